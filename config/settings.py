@@ -1,0 +1,131 @@
+"""Every knob of the Plan Service, read once from the environment.
+
+Nothing else in the code base reads ``os.environ``. A bad value stops start-up with a message
+naming the variable (pydantic-settings reports the field, which is the variable's name).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    # Database: DATABASE_URL, or its parts when no URL is given.
+    database_url: SecretStr | None = None
+    database_host: str = "127.0.0.1"
+    database_port: int = Field(5432, ge=1, le=65535)
+    database_username: str = "postgres"
+    database_password: SecretStr = SecretStr("")
+    database_name: str = "plan"
+    database_schema: str = Field("plan", pattern=r"^[a-z_][a-z0-9_]*$")
+    database_ssl: bool = True
+    database_pool_size: int = Field(20, ge=1, le=500)
+    database_max_overflow: int = Field(10, ge=0, le=500)
+    database_connect_timeout_s: int = Field(30, ge=1)
+    database_pool_timeout_s: int = Field(30, ge=1)
+    database_idle_timeout_s: int = Field(600, ge=1)
+    database_statement_timeout_ms: int = Field(30_000, ge=0)
+
+    # Broker.
+    broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    broker_visibility_timeout_s: int = Field(300, ge=30)
+    events_exchange: str = "plan.events"
+    events_queue: str = "plan.events"
+
+    # Worker.
+    worker_concurrency: int = Field(2, ge=1)
+    worker_prefetch_multiplier: int = Field(4, ge=1)
+    task_max_retries: int = Field(5, ge=0)
+    task_retry_backoff_max_s: int = Field(60, ge=1)
+    batch_size: int = Field(500, ge=1, le=5000)
+
+    # Relay and sweeper.
+    relay_batch_size: int = Field(1000, ge=1, le=10_000)
+    relay_poll_interval_s: float = Field(0.5, gt=0)
+    relay_max_backoff_s: float = Field(10.0, gt=0)
+    sweeper_stale_after_s: int = Field(60, ge=1)
+    sweeper_interval_s: int = Field(30, ge=1)
+    outbox_retention_days: int = Field(7, ge=0)
+
+    # Domain.
+    auto_approval_threshold: Decimal = Field(Decimal("100.00"), ge=0)
+    filing_window_days: int = Field(365, ge=1)
+    info_deadline_days: int = Field(30, ge=1)
+    expire_interval_s: int = Field(300, ge=1)
+
+    # Web.
+    port: int = Field(8000, ge=1, le=65535)
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    jwt_algorithm: Literal["HS256"] = "HS256"
+    flower_basic_auth: SecretStr = SecretStr("admin:admin")
+    flower_port: int = Field(5555, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _broker_is_redis(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("BROKER_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            if self.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET:
+                raise ValueError("JWT_SECRET must be set in production")
+            if self.flower_basic_auth.get_secret_value() == "admin:admin":
+                raise ValueError("FLOWER_BASIC_AUTH must be set in production")
+        if len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL for SQLAlchemy with the psycopg 3 driver. Holds the password."""
+        if self.database_url is not None:
+            url = self.database_url.get_secret_value()
+            for prefix in ("postgresql://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        password = self.database_password.get_secret_value()
+        credentials = quote(self.database_username, safe="")
+        if password:
+            credentials += ":" + quote(password, safe="")
+        return (
+            f"postgresql+psycopg://{credentials}@{self.database_host}:{self.database_port}"
+            f"/{quote(self.database_name, safe='')}"
+        )
+
+    @property
+    def sslmode(self) -> str:
+        """``require`` unless DATABASE_SSL is false; a URL's own sslmode wins over this."""
+        return "require" if self.database_ssl else "disable"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

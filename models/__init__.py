@@ -1,0 +1,1 @@
+"""The domain: tables, lifecycle, errors and the pure rules."""
