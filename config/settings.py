@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     broker_visibility_timeout_s: int = Field(300, ge=30)
     events_exchange: str = "plan.events"
-    events_queue: str = "plan.events"
+    events_queue: str = "events"
 
     # Worker.
     worker_concurrency: int = Field(2, ge=1)

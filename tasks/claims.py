@@ -1,0 +1,170 @@
+"""Thin claim tasks: parse the message, run one service function in one unit of work.
+
+Every message carries a list of items (the relay batches them), each with its event id, so
+a redelivered or duplicated message has the effect of one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import structlog
+from celery import shared_task
+from pydantic import ValidationError
+
+from config import get_settings
+from models.commands import ClaimCommand
+from models.enums import ClaimEvent
+from models.submission import QueuedClaim, all_errors
+from tasks.base import PlanTask
+from worker.claim_service import (
+    AutomaticStep,
+    Outcome,
+    SubmissionRequest,
+    advance_claims,
+    apply_commands,
+    submit_claims,
+)
+from worker.dead_letters import record_dead_letter
+from worker.journey import PlanJourneyContext
+from worker.metrics import record_outcomes
+
+log = structlog.get_logger("plan.tasks")
+
+
+def _summary(outcomes: list[Outcome]) -> dict[str, int]:
+    record_outcomes(outcomes)
+    return dict(Counter(outcome.status for outcome in outcomes))
+
+
+def _run_steps(messages: list[dict[str, Any]]) -> dict[str, int]:
+    steps = [AutomaticStep.from_message(message) for message in messages]
+    with PlanJourneyContext() as ctx:
+        outcomes = advance_claims(ctx, steps, get_settings())
+        ctx.commit()
+    return _summary(outcomes)
+
+
+def _run_commands(event: ClaimEvent, messages: list[dict[str, Any]]) -> dict[str, int]:
+    commands = [ClaimCommand.model_validate(message) for message in messages]
+    wrong = [command.event_id for command in commands if command.event is not event]
+    if wrong:
+        raise ValueError(f"{len(wrong)} commands are not {event.value} commands")
+    with PlanJourneyContext() as ctx:
+        outcomes = apply_commands(ctx, commands, get_settings())
+        ctx.commit()
+    for outcome in outcomes:
+        if outcome.status == "refused" and outcome.error is not None:
+            log.info(
+                "claim.command_refused",
+                claim_id=outcome.claim_id,
+                claim_event=event.value,
+                code=outcome.error.code.value,
+            )
+    return _summary(outcomes)
+
+
+@shared_task(name="plan.claims.start_review", base=PlanTask)
+def start_review(steps: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_steps(steps)
+
+
+@shared_task(name="plan.claims.adjudicate", base=PlanTask)
+def adjudicate(steps: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_steps(steps)
+
+
+@shared_task(name="plan.claims.submit", base=PlanTask)
+def submit(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.SUBMIT, commands)
+
+
+@shared_task(name="plan.claims.approve", base=PlanTask)
+def approve(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.APPROVE, commands)
+
+
+@shared_task(name="plan.claims.reject", base=PlanTask)
+def reject(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.REJECT, commands)
+
+
+@shared_task(name="plan.claims.request_info", base=PlanTask)
+def request_info(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.REQUEST_INFO, commands)
+
+
+@shared_task(name="plan.claims.provide_info", base=PlanTask)
+def provide_info(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.PROVIDE_INFO, commands)
+
+
+@shared_task(name="plan.claims.cancel", base=PlanTask)
+def cancel(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.CANCEL, commands)
+
+
+@shared_task(name="plan.claims.expire", base=PlanTask)
+def expire(commands: list[dict[str, Any]]) -> dict[str, int]:
+    return _run_commands(ClaimEvent.EXPIRE, commands)
+
+
+@shared_task(name="plan.claims.ingest", base=PlanTask, bind=True)
+def ingest(self: PlanTask, claim: Any) -> dict[str, int]:
+    """Submit a claim another service sent (``send_task("plan.claims.ingest", args=[claim])``)."""
+    return _ingest(self, [claim])
+
+
+@shared_task(name="plan.claims.ingest_batch", base=PlanTask, bind=True)
+def ingest_batch(self: PlanTask, claims: list[Any]) -> dict[str, int]:
+    """The same for many claims in one message: one transaction for the whole list."""
+    if not isinstance(claims, list):
+        claims = [claims]
+    return _ingest(self, claims)
+
+
+def _ingest(task: PlanTask, claims: list[Any]) -> dict[str, int]:
+    settings = get_settings()
+    context = {"filing_window_days": settings.filing_window_days}
+    requests: list[SubmissionRequest] = []
+    positions: list[int] = []
+    counts: Counter[str] = Counter()
+    for position, raw in enumerate(claims):
+        try:
+            queued = QueuedClaim.model_validate(raw, context=context)
+        except ValidationError as invalid:
+            _record_invalid(task, raw, [e.as_dict() for e in all_errors(invalid)])
+            counts["invalid"] += 1
+            continue
+        # Without a key of its own, the message's id (the same on every redelivery) and its
+        # position keep a redelivered message from filing the claim twice.
+        key = queued.idempotency_key or f"task:{task.request.id}:{position}"
+        requests.append(SubmissionRequest(queued.user_id, queued, key))
+        positions.append(position)
+    if requests:
+        with PlanJourneyContext() as ctx:
+            results = submit_claims(ctx, requests, settings)
+            ctx.commit()
+        for position, result in zip(positions, results, strict=True):
+            if result.error is not None:
+                _record_invalid(task, claims[position], [result.error.as_dict()])
+                counts["refused"] += 1
+            else:
+                counts["replayed" if result.replayed else "submitted"] += 1
+    return dict(counts)
+
+
+def _record_invalid(task: PlanTask, raw: Any, errors: list[dict[str, Any]]) -> None:
+    record_dead_letter(
+        task_name="plan.claims.ingest",
+        queue="ingest",
+        payload={"args": [raw]},
+        reason="invalid",
+        errors=errors,
+    )
+    log.warning(
+        "claim.ingest_invalid",
+        task_id=task.request.id,
+        codes=[error.get("code") for error in errors],
+    )

@@ -1,0 +1,50 @@
+"""Periodic work (celery beat): the sweeper, expiry of overdue claims, outbox pruning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from celery import shared_task
+
+from config import get_settings
+from models.tables import OutboxMessage
+from tasks.base import PlanTask
+from worker.claim_service import expire_overdue_claims, sweep_overdue_steps
+from worker.journey import PlanJourneyContext
+
+
+@shared_task(name="plan.maintenance.sweep", base=PlanTask)
+def sweep() -> int:
+    """Re-publish the automatic step of every claim that waited for it too long."""
+    settings = get_settings()
+    total = 0
+    while True:
+        with PlanJourneyContext() as ctx:
+            swept = sweep_overdue_steps(ctx, settings, limit=settings.batch_size)
+            ctx.commit()
+        total += swept
+        if swept < settings.batch_size:
+            return total
+
+
+@shared_task(name="plan.maintenance.expire_overdue", base=PlanTask)
+def expire_overdue() -> int:
+    """Expire claims whose deadline for additional information passed."""
+    settings = get_settings()
+    with PlanJourneyContext() as ctx:
+        expired = expire_overdue_claims(ctx, settings, limit=settings.batch_size)
+        ctx.commit()
+    return expired
+
+
+@shared_task(name="plan.maintenance.prune_outbox", base=PlanTask)
+def prune_outbox() -> int:
+    """Delete outbox rows published longer ago than the retention period."""
+    cutoff = datetime.now(UTC) - timedelta(days=get_settings().outbox_retention_days)
+    table = OutboxMessage.__table__
+    with PlanJourneyContext() as ctx:
+        result = ctx.execute(
+            table.delete().where(table.c.published_at.is_not(None), table.c.published_at < cutoff)
+        )
+        ctx.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

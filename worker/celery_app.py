@@ -1,0 +1,106 @@
+"""The Celery application: queues, routes, delivery guarantees and the beat schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Exchange, Queue
+
+from config import Settings, get_settings
+from worker.db import dispose_after_fork
+
+CLAIMS_QUEUE = "claims"
+REVIEWS_QUEUE = "reviews"
+INGEST_QUEUE = "ingest"
+MAINTENANCE_QUEUE = "maintenance"
+WORK_QUEUES = (CLAIMS_QUEUE, REVIEWS_QUEUE, INGEST_QUEUE, MAINTENANCE_QUEUE)
+
+TASK_ROUTES = {
+    "plan.claims.start_review": {"queue": CLAIMS_QUEUE},
+    "plan.claims.adjudicate": {"queue": CLAIMS_QUEUE},
+    "plan.claims.expire": {"queue": CLAIMS_QUEUE},
+    "plan.claims.submit": {"queue": REVIEWS_QUEUE},
+    "plan.claims.approve": {"queue": REVIEWS_QUEUE},
+    "plan.claims.reject": {"queue": REVIEWS_QUEUE},
+    "plan.claims.request_info": {"queue": REVIEWS_QUEUE},
+    "plan.claims.provide_info": {"queue": REVIEWS_QUEUE},
+    "plan.claims.cancel": {"queue": REVIEWS_QUEUE},
+    "plan.claims.ingest": {"queue": INGEST_QUEUE},
+    "plan.claims.ingest_batch": {"queue": INGEST_QUEUE},
+    "plan.maintenance.*": {"queue": MAINTENANCE_QUEUE},
+}
+
+
+def events_exchange(settings: Settings) -> Exchange:
+    return Exchange(settings.events_exchange, type="topic", durable=True)
+
+
+def events_queue(settings: Settings) -> Queue:
+    """Where other services read the domain events (bind your own queue to the exchange too)."""
+    return Queue(
+        settings.events_queue, exchange=events_exchange(settings), routing_key="claim.#"
+    )
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    app.conf.update(
+        broker_url=settings.broker_url.get_secret_value(),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Tasks take milliseconds: an unacknowledged message of a dead worker comes back
+            # after this, and every retry delay stays well below it.
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+        },
+        broker_pool_limit=10,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=settings.worker_prefetch_multiplier,
+        worker_concurrency=settings.worker_concurrency,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        task_default_queue=CLAIMS_QUEUE,
+        task_queues=[Queue(name) for name in WORK_QUEUES],
+        task_routes=TASK_ROUTES,
+        task_time_limit=120,
+        task_soft_time_limit=100,
+        imports=("tasks.claims", "tasks.maintenance"),
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={
+            "sweep-overdue-steps": {
+                "task": "plan.maintenance.sweep",
+                "schedule": float(settings.sweeper_interval_s),
+            },
+            "expire-overdue-claims": {
+                "task": "plan.maintenance.expire_overdue",
+                "schedule": float(settings.expire_interval_s),
+            },
+            "prune-published-outbox": {
+                "task": "plan.maintenance.prune_outbox",
+                "schedule": 3600.0,
+            },
+        },
+    )
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    app = Celery("plan", set_as_current=True)
+    configure(app, settings or get_settings())
+    return app
+
+
+@worker_process_init.connect
+def _fresh_pool_in_child(**_: Any) -> None:
+    dispose_after_fork()
+
+
+app = create_app()

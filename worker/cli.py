@@ -1,0 +1,107 @@
+"""The ``plan`` command line: the relay, seeding, dead letters, development tokens, diagrams."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from config import get_settings
+
+
+def _relay(_: argparse.Namespace) -> int:
+    from worker import app  # noqa: PLC0415
+    from worker.logs import configure_logging  # noqa: PLC0415
+    from worker.relay import OutboxRelay  # noqa: PLC0415
+
+    configure_logging(get_settings())
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    OutboxRelay(app).run(should_stop=lambda: stopping)
+    return 0
+
+
+def _seed(_: argparse.Namespace) -> int:
+    from worker.seed import main  # noqa: PLC0415
+
+    main()
+    return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from worker.dead_letters import list_dead_letters, take_for_replay  # noqa: PLC0415
+
+    if args.action == "list":
+        letters = list_dead_letters(include_replayed=args.all, limit=args.limit)
+        for letter in letters:
+            print(
+                json.dumps(
+                    {
+                        "id": letter.id,
+                        "task": letter.task_name,
+                        "queue": letter.queue,
+                        "reason": letter.reason,
+                        "errors": letter.errors,
+                        "createdAt": letter.created_at.isoformat(),
+                        "replayedAt": letter.replayed_at.isoformat() if letter.replayed_at else None,
+                    }
+                )
+            )
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+        return 0
+    for dead_letter_id in args.ids:
+        try:
+            letter = take_for_replay(dead_letter_id)
+        except LookupError as missing:
+            print(missing, file=sys.stderr)
+            return 1
+        print(f"dead letter {letter.id} re-queued for {letter.task_name} on {letter.queue}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from worker.api.auth import issue_token  # noqa: PLC0415
+
+    print(issue_token(get_settings(), subject=args.sub, role=args.role, ttl_s=args.ttl))
+    return 0
+
+
+def _diagram(_: argparse.Namespace) -> int:
+    from models.lifecycle import mermaid_diagram  # noqa: PLC0415
+
+    sys.stdout.write(mermaid_diagram())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="plan", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("relay", help="publish outbox rows to the broker").set_defaults(run=_relay)
+    commands.add_parser("seed", help="write the development seed data").set_defaults(run=_seed)
+    dead = commands.add_parser("dead-letters", help="list or replay messages the workers gave up on")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("ids", nargs="*", type=int)
+    dead.add_argument("--all", action="store_true", help="include replayed ones")
+    dead.add_argument("--limit", type=int, default=100)
+    dead.set_defaults(run=_dead_letters)
+    token = commands.add_parser("token", help="print a development JWT")
+    token.add_argument("--role", choices=["member", "reviewer", "admin"], default="member")
+    token.add_argument("--sub", default="seed-user-1")
+    token.add_argument("--ttl", type=int, default=3600)
+    token.set_defaults(run=_token)
+    commands.add_parser("diagram", help="print the lifecycle as mermaid").set_defaults(run=_diagram)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Messages the workers gave up on, where an operator can list and replay them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from models.tables import DeadLetter
+from worker.journey import PlanJourneyContext
+
+dead_letters_t = DeadLetter.__table__
+
+
+def record_dead_letter(
+    *, task_name: str, queue: str, payload: Any, reason: str, errors: list[dict[str, Any]]
+) -> int:
+    with PlanJourneyContext() as ctx:
+        dead_letter_id = ctx.session.scalar(
+            dead_letters_t.insert()
+            .values(task_name=task_name, queue=queue, payload=payload, reason=reason, errors=errors)
+            .returning(dead_letters_t.c.id)
+        )
+        ctx.commit()
+    assert dead_letter_id is not None
+    return int(dead_letter_id)
+
+
+def list_dead_letters(*, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+    with PlanJourneyContext() as ctx:
+        query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
+        if not include_replayed:
+            query = query.where(DeadLetter.replayed_at.is_(None))
+        return list(ctx.session.scalars(query))
+
+
+def take_for_replay(dead_letter_id: int) -> DeadLetter:
+    """Mark a dead letter replayed and return it; the caller re-sends it through the outbox."""
+    from worker.outbox import enqueue_task  # noqa: PLC0415  (outbox imports the journey too)
+
+    with PlanJourneyContext() as ctx:
+        letter = ctx.session.get(DeadLetter, dead_letter_id, with_for_update=True)
+        if letter is None:
+            raise LookupError(f"No dead letter {dead_letter_id}")
+        if letter.replayed_at is not None:
+            raise LookupError(f"Dead letter {dead_letter_id} was already replayed")
+        letter.replayed_at = datetime.now(UTC)
+        args = letter.payload.get("args", []) if isinstance(letter.payload, dict) else []
+        enqueue_task(ctx, letter.task_name, letter.queue, args)
+        ctx.commit()
+        return letter

@@ -1,0 +1,119 @@
+"""PlanJourneyContext: the unit of work through which all data access goes.
+
+One context is one transaction. Leaving the ``with`` block without ``commit()`` rolls back,
+so a handler that raises half-way leaves nothing behind. Database errors leave as domain
+errors with codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Self
+
+import sqlalchemy as sa
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.errors import (
+    BusinessRuleViolation,
+    ErrorCode,
+    PlanError,
+    StorageUnavailable,
+)
+from worker.db import get_session_factory
+
+_CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
+    "uq_claims_live_duplicate": (
+        ErrorCode.DUPLICATE_SUBMISSION,
+        "procedureCode",
+        "A live claim for the same service date, procedure and provider already exists",
+    ),
+    "uq_claims_user_idempotency_key": (
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        "Idempotency-Key",
+        "This Idempotency-Key was already used",
+    ),
+    "ck_claims_approved_amount_range": (
+        ErrorCode.INVALID_APPROVED_AMOUNT,
+        "approvedAmount",
+        "The approved amount must be between 0 and the claimed amount",
+    ),
+}
+
+
+def domain_error_from(error: DBAPIError) -> PlanError:
+    """Translate a database error into a domain error; never echo SQL or parameters."""
+    if isinstance(error, IntegrityError):
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None) or ""
+        if constraint in _CONSTRAINT_ERRORS:
+            code, field, message = _CONSTRAINT_ERRORS[constraint]
+            return BusinessRuleViolation(message, field=field, code=code)
+        return BusinessRuleViolation(
+            f"The change breaks the data rule {constraint or 'of the schema'}",
+            code=ErrorCode.INTEGRITY_VIOLATION,
+        )
+    if isinstance(error, OperationalError) or isinstance(
+        error.orig, pg_errors.OperationalError | pg_errors.SerializationFailure
+    ):
+        return StorageUnavailable("The database is unavailable; try again shortly")
+    return StorageUnavailable("The database refused the request")
+
+
+class PlanJourneyContext:
+    """A transaction over the ``plan`` schema with the journey's queries close at hand."""
+
+    def __init__(self, session_factory: sessionmaker[Session] | None = None) -> None:
+        self._session_factory = session_factory or get_session_factory()
+        self._session: Session | None = None
+        self._committed = False
+
+    def __enter__(self) -> Self:
+        self._session = self._session_factory()
+        self._committed = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            if not self._committed:
+                self._session.rollback()
+        finally:
+            self._session.close()
+            self._session = None
+        if isinstance(exc, DBAPIError):
+            raise domain_error_from(exc) from exc
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("PlanJourneyContext used outside its 'with' block")
+        return self._session
+
+    @property
+    def connection(self) -> sa.Connection:
+        return self.session.connection()
+
+    def execute(self, statement: sa.Executable, parameters: object = None) -> sa.Result[object]:
+        if parameters is None:
+            return self.session.execute(statement)
+        return self.session.execute(statement, parameters)  # type: ignore[arg-type]
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except DBAPIError as error:
+            raise domain_error_from(error) from error
+        self._committed = True
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.session.begin_nested():
+            yield

@@ -1,0 +1,25 @@
+"""Prometheus metrics shared by the web process and the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+TRANSITIONS = Counter(
+    "plan_claim_outcomes_total",
+    "Claim commands and automatic steps handled by the workers, by outcome",
+    ["outcome"],
+)
+TASK_LATENCY = Histogram(
+    "plan_task_duration_seconds", "Time a task took, by task name", ["task"]
+)
+HTTP_LATENCY = Histogram(
+    "plan_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"]
+)
+
+
+def record_outcomes(outcomes: Iterable[Any]) -> None:
+    for outcome in outcomes:
+        TRANSITIONS.labels(outcome=outcome.status).inc()

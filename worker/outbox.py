@@ -1,0 +1,17 @@
+"""The one place that writes work and events to the outbox outside the claim service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.tables import OutboxMessage
+from worker.journey import PlanJourneyContext
+
+
+def enqueue_task(ctx: PlanJourneyContext, task_name: str, queue: str, args: list[Any]) -> None:
+    """Publish ``task_name(*args)`` once this transaction commits (the relay sends it)."""
+    ctx.execute(
+        OutboxMessage.__table__.insert().values(
+            kind="task", name=task_name, destination=queue, payload={"args": args}
+        )
+    )

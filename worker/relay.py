@@ -1,0 +1,185 @@
+"""The outbox relay: publishes committed outbox rows to the broker, then marks them sent.
+
+Rows are taken with ``FOR UPDATE SKIP LOCKED`` so that several relays share the work. Work
+items for one task are sent as one message carrying the list (the tasks work on batches);
+domain events go to the topic exchange, one message per event type per batch. If the broker
+is down, the transaction rolls back, the rows wait, and the relay backs off and tries again.
+A crash after publishing but before the commit publishes the rows again, which the consumers'
+idempotency absorbs.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+import structlog
+from celery import Celery
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from config import Settings, get_settings
+from models.tables import OutboxMessage
+from worker.celery_app import events_exchange, events_queue
+from worker.db import database_url
+from worker.journey import PlanJourneyContext
+
+log = structlog.get_logger("plan.relay")
+outbox_t = OutboxMessage.__table__
+NOTIFY_CHANNEL = "plan_outbox"
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+
+
+class OutboxRelay:
+    def __init__(self, app: Celery, settings: Settings | None = None) -> None:
+        self.app = app
+        self.settings = settings or get_settings()
+        self._exchange = events_exchange(self.settings)
+        self._events_queue = events_queue(self.settings)
+        self.published = 0
+
+    def publish_batch(self) -> int:
+        """Publish up to one batch of waiting rows; return how many went out."""
+        with PlanJourneyContext() as ctx:
+            rows = ctx.execute(
+                sa.select(
+                    outbox_t.c.id,
+                    outbox_t.c.kind,
+                    outbox_t.c.name,
+                    outbox_t.c.destination,
+                    outbox_t.c.payload,
+                )
+                .where(outbox_t.c.published_at.is_(None))
+                .order_by(outbox_t.c.id)
+                .limit(self.settings.relay_batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            self._publish(rows)
+            ctx.execute(
+                outbox_t.update()
+                .where(outbox_t.c.id.in_([row.id for row in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+            ctx.commit()
+        self.published += len(rows)
+        return len(rows)
+
+    def _publish(self, rows: list[Any]) -> None:
+        batches: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        events: dict[str, list[Any]] = defaultdict(list)
+        single: list[Any] = []
+        for row in rows:
+            if row.kind == "event":
+                events[row.destination].append(row.payload)
+            elif "item" in row.payload:
+                batches[(row.name, row.destination)].append(row.payload["item"])
+            else:
+                single.append(row)
+        with self.app.producer_or_acquire() as producer:
+            for (task_name, queue), items in batches.items():
+                for start in range(0, len(items), self.settings.batch_size):
+                    self.app.send_task(
+                        task_name,
+                        args=[items[start : start + self.settings.batch_size]],
+                        queue=queue,
+                        producer=producer,
+                        retry=True,
+                        retry_policy=PUBLISH_RETRY_POLICY,
+                    )
+            for row in single:
+                self.app.send_task(
+                    row.name,
+                    args=row.payload.get("args", []),
+                    queue=row.destination,
+                    producer=producer,
+                    retry=True,
+                    retry_policy=PUBLISH_RETRY_POLICY,
+                )
+            for routing_key, payloads in events.items():
+                producer.publish(
+                    {"events": payloads},
+                    exchange=self._exchange,
+                    routing_key=routing_key,
+                    declare=[self._exchange, self._events_queue],
+                    serializer="json",
+                    delivery_mode=2,
+                    retry=True,
+                    retry_policy=PUBLISH_RETRY_POLICY,
+                )
+
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Publish until told to stop: at once on NOTIFY, else every poll interval."""
+        backoff = self.settings.relay_poll_interval_s
+        listener = _Listener(self.settings)
+        log.info("relay.started", batch=self.settings.relay_batch_size)
+        try:
+            while not should_stop():
+                try:
+                    published = self.publish_batch()
+                except (BrokerUnavailable, ConnectionError, OSError) as error:
+                    log.warning("relay.broker_unavailable", error=type(error).__name__, retry_in=backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, self.settings.relay_max_backoff_s)
+                    continue
+                except Exception as error:  # noqa: BLE001  (the relay must outlive a bad moment)
+                    log.warning("relay.error", error=type(error).__name__, retry_in=backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, self.settings.relay_max_backoff_s)
+                    listener.reset()
+                    continue
+                backoff = self.settings.relay_poll_interval_s
+                if published < self.settings.relay_batch_size:
+                    listener.wait(self.settings.relay_poll_interval_s)
+        finally:
+            listener.close()
+            log.info("relay.stopped", published=self.published)
+
+
+class _Listener:
+    """LISTEN on the outbox channel; any failure degrades to plain polling until it reconnects."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._conninfo = database_url(settings).set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> psycopg.Connection[Any] | None:
+        if self._connection is None or self._connection.closed:
+            try:
+                self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+                self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except psycopg.Error:
+                self._connection = None
+        return self._connection
+
+    def wait(self, timeout_s: float) -> None:
+        connection = self._connect()
+        if connection is None:
+            time.sleep(timeout_s)
+            return
+        try:
+            ready, _, _ = select.select([connection.fileno()], [], [], timeout_s)
+            if ready:
+                for _ in connection.notifies(timeout=0):
+                    pass
+        except (psycopg.Error, OSError, ValueError):
+            self.reset()
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except psycopg.Error:
+                pass
+            self._connection = None
