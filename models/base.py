@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import cast
+
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 
@@ -41,3 +43,7 @@ def enum_type(enum_class: type[Enum], name: str) -> sa.Enum:
 MONEY = sa.Numeric(12, 2)
 PERCENT = sa.Numeric(5, 2)
 
+
+def table_of(model: type[Base]) -> sa.Table:
+    """The Core table behind a model, for set-based statements."""
+    return cast(sa.Table, model.__table__)

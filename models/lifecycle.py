@@ -109,6 +109,25 @@ def mermaid_diagram() -> str:
     return "\n".join(lines) + "\n"
 
 
+def lifecycle_document() -> str:
+    """docs/lifecycle.md: the diagram with a few words on the automatic steps."""
+    return f"""# Claim lifecycle
+
+Drawn from the state machine in `models/lifecycle.py` (`make diagram` rewrites this file; a
+unit test fails when it is stale). Every arrow is one event; every transition writes one
+history row and one domain event (DOMAIN.md sections 1 and 5).
+
+```mermaid
+{mermaid_diagram()}```
+
+Automatic steps owed by the workers (`claims.next_step`):
+
+- `start_review`: owed from SUBMITTED; the worker fires `start_review` and adjudicates in the
+  same transaction (approve, reject, request_info, or leave in UNDER_REVIEW for a reviewer).
+- `adjudicate`: owed after `provide_info`; the worker adjudicates again.
+"""
+
+
 __all__ = [
     "TRANSITIONS",
     "EventData",
@@ -117,5 +136,6 @@ __all__ = [
     "claim_machine",
     "domain_event_name",
     "fire",
+    "lifecycle_document",
     "mermaid_diagram",
 ]

@@ -133,7 +133,9 @@ class Coverage(Base):
         ),
         sa.CheckConstraint("coverage_percent BETWEEN 0 AND 100", name="coverage_percent_range"),
         sa.CheckConstraint("copay >= 0", name="copay_not_negative"),
-        sa.CheckConstraint("annual_limit IS NULL OR annual_limit > 0", name="annual_limit_positive"),
+        sa.CheckConstraint(
+            "annual_limit IS NULL OR annual_limit > 0", name="annual_limit_positive"
+        ),
         sa.CheckConstraint("waiting_period_days >= 0", name="waiting_period_not_negative"),
         sa.CheckConstraint(
             "effective_to IS NULL OR effective_to >= effective_from", name="effective_dates_order"
@@ -188,7 +190,9 @@ class Benefit(Base):
             "discount_percent IS NULL OR discount_percent BETWEEN 0 AND 100",
             name="discount_percent_range",
         ),
-        sa.CheckConstraint("annual_limit IS NULL OR annual_limit > 0", name="annual_limit_positive"),
+        sa.CheckConstraint(
+            "annual_limit IS NULL OR annual_limit > 0", name="annual_limit_positive"
+        ),
         {"comment": "Extra benefits of a plan: discounts, wellness programmes, services"},
     )
 

@@ -16,7 +16,13 @@ from worker.dead_letters import record_dead_letter
 
 log = structlog.get_logger("plan.tasks")
 
-TRANSIENT_ERRORS = (StorageUnavailable, DBAPIError, BrokerUnavailable, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS = (
+    StorageUnavailable,
+    DBAPIError,
+    BrokerUnavailable,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class PlanTask(Task):  # type: ignore[type-arg]

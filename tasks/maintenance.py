@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from celery import shared_task
 
 from config import get_settings
+from models.base import table_of
 from models.tables import OutboxMessage
 from tasks.base import PlanTask
 from worker.claim_service import expire_overdue_claims, sweep_overdue_steps
@@ -41,7 +42,7 @@ def expire_overdue() -> int:
 def prune_outbox() -> int:
     """Delete outbox rows published longer ago than the retention period."""
     cutoff = datetime.now(UTC) - timedelta(days=get_settings().outbox_retention_days)
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     with PlanJourneyContext() as ctx:
         result = ctx.execute(
             table.delete().where(table.c.published_at.is_not(None), table.c.published_at < cutoff)

@@ -39,9 +39,7 @@ def events_exchange(settings: Settings) -> Exchange:
 
 def events_queue(settings: Settings) -> Queue:
     """Where other services read the domain events (bind your own queue to the exchange too)."""
-    return Queue(
-        settings.events_queue, exchange=events_exchange(settings), routing_key="claim.#"
-    )
+    return Queue(settings.events_queue, exchange=events_exchange(settings), routing_key="claim.#")
 
 
 def configure(app: Celery, settings: Settings) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from config import Settings
 from models import adjudication as rules
+from models.base import table_of
 from models.commands import SYSTEM, Actor, ClaimCommand, automatic_event_id
 from models.enums import (
     ActorRole,
@@ -53,10 +54,10 @@ from models.tables import (
 )
 from worker.journey import PlanJourneyContext
 
-claims_t = Claim.__table__
-history_t = ClaimStatusHistory.__table__
-outbox_t = OutboxMessage.__table__
-documents_t = Document.__table__
+claims_t = table_of(Claim)
+history_t = table_of(ClaimStatusHistory)
+outbox_t = table_of(OutboxMessage)
+documents_t = table_of(Document)
 
 START_REVIEW_TASK = "plan.claims.start_review"
 ADJUDICATE_TASK = "plan.claims.adjudicate"
@@ -347,7 +348,7 @@ def submit_claims(
 
     claim_ids = _allocate_claim_ids(ctx, len(pending))
     states: list[ClaimState] = []
-    for claim_id, (index, request, enrolment) in zip(claim_ids, pending, strict=True):
+    for claim_id, (_, request, enrolment) in zip(claim_ids, pending, strict=True):
         state = _draft(claim_id, request, enrolment)
         if request.claim.submit:
             changes.transition(
@@ -491,8 +492,9 @@ def _existing_by_idempotency_key(
     if not keyed:
         return {}
     rows = ctx.execute(
-        sa.select(claims_t.c.id, claims_t.c.user_id, claims_t.c.idempotency_key, claims_t.c.status)
-        .where(sa.tuple_(claims_t.c.user_id, claims_t.c.idempotency_key).in_(keyed))
+        sa.select(
+            claims_t.c.id, claims_t.c.user_id, claims_t.c.idempotency_key, claims_t.c.status
+        ).where(sa.tuple_(claims_t.c.user_id, claims_t.c.idempotency_key).in_(keyed))
     )
     return {(row.user_id, row.idempotency_key): (row.id, row.status) for row in rows}
 
@@ -615,7 +617,9 @@ def apply_commands(
             try:
                 breakdown = facts.review_breakdown(claim, command.approved_amount)
             except PlanError as refusal:
-                outcomes.append(Outcome(claim.id, command.event_id, "refused", refusal, claim.status))
+                outcomes.append(
+                    Outcome(claim.id, command.event_id, "refused", refusal, claim.status)
+                )
                 continue
             reasons = [command.reason_code or ReasonCode.REVIEWER_DECISION]
             if breakdown.benefit < breakdown.submitted:
@@ -639,8 +643,14 @@ def apply_commands(
             outcomes.append(Outcome(claim.id, command.event_id, "applied", None, claim.status))
         facts.write_totals(ctx)
 
-    _attach_documents(ctx, [c for c in unique.values() if c.event is ClaimEvent.PROVIDE_INFO
-                            and c.documents and _was_applied(c, outcomes)])
+    _attach_documents(
+        ctx,
+        [
+            c
+            for c in unique.values()
+            if c.event is ClaimEvent.PROVIDE_INFO and c.documents and _was_applied(c, outcomes)
+        ],
+    )
     changes.write(ctx)
     return outcomes
 
@@ -857,7 +867,7 @@ class AdjudicationFacts:
 
     def write_totals(self, ctx: PlanJourneyContext) -> None:
         if self.dirty_totals:
-            statement = pg_insert(MemberYearTotals.__table__)
+            statement = pg_insert(table_of(MemberYearTotals))
             ctx.execute(
                 statement.on_conflict_do_update(
                     index_elements=["member_plan_id", "year"],
@@ -877,7 +887,7 @@ class AdjudicationFacts:
                 ],
             )
         if self.dirty_usage:
-            statement = pg_insert(CoverageUsage.__table__)
+            statement = pg_insert(table_of(CoverageUsage))
             ctx.execute(
                 statement.on_conflict_do_update(
                     index_elements=["member_plan_id", "coverage_id", "year"],
@@ -936,21 +946,23 @@ def load_adjudication_facts(
         )
     }
     coverages: dict[int, list[rules.CoverageFacts]] = {}
-    for row in ctx.session.scalars(sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))):
-        coverages.setdefault(row.plan_id, []).append(
+    for coverage in ctx.session.scalars(
+        sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))
+    ):
+        coverages.setdefault(coverage.plan_id, []).append(
             rules.CoverageFacts(
-                coverage_id=row.id,
-                procedure_type=ProcedureType(row.procedure_type),
-                procedure_code=row.procedure_code,
-                coverage_percent=row.coverage_percent,
-                copay=row.copay,
-                deductible_applies=row.deductible_applies,
-                annual_limit=row.annual_limit,
-                waiting_period_days=row.waiting_period_days,
-                preauthorization_required=row.preauthorization_required,
-                effective_from=row.effective_from,
-                effective_to=row.effective_to,
-                active=row.active,
+                coverage_id=coverage.id,
+                procedure_type=ProcedureType(coverage.procedure_type),
+                procedure_code=coverage.procedure_code,
+                coverage_percent=coverage.coverage_percent,
+                copay=coverage.copay,
+                deductible_applies=coverage.deductible_applies,
+                annual_limit=coverage.annual_limit,
+                waiting_period_days=coverage.waiting_period_days,
+                preauthorization_required=coverage.preauthorization_required,
+                effective_from=coverage.effective_from,
+                effective_to=coverage.effective_to,
+                active=coverage.active,
             )
         )
     documents: dict[int, set[DocumentType]] = {}
@@ -980,8 +992,8 @@ def load_adjudication_facts(
             .where(claims_t.c.id.in_(claim_ids))
         )
     )
-    totals_t = MemberYearTotals.__table__
-    usage_t = CoverageUsage.__table__
+    totals_t = table_of(MemberYearTotals)
+    usage_t = table_of(CoverageUsage)
     keys = sorted({(c.member_plan_id, c.service_date.year) for c in claims})
     totals_query = sa.select(
         totals_t.c.member_plan_id,

@@ -13,9 +13,9 @@ from config import get_settings
 
 
 def _relay(_: argparse.Namespace) -> int:
-    from worker import app  # noqa: PLC0415
-    from worker.logs import configure_logging  # noqa: PLC0415
-    from worker.relay import OutboxRelay  # noqa: PLC0415
+    from worker import app
+    from worker.logs import configure_logging
+    from worker.relay import OutboxRelay
 
     configure_logging(get_settings())
     stopping = False
@@ -31,14 +31,14 @@ def _relay(_: argparse.Namespace) -> int:
 
 
 def _seed(_: argparse.Namespace) -> int:
-    from worker.seed import main  # noqa: PLC0415
+    from worker.seed import main
 
     main()
     return 0
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
-    from worker.dead_letters import list_dead_letters, take_for_replay  # noqa: PLC0415
+    from worker.dead_letters import list_dead_letters, take_for_replay
 
     if args.action == "list":
         letters = list_dead_letters(include_replayed=args.all, limit=args.limit)
@@ -52,7 +52,9 @@ def _dead_letters(args: argparse.Namespace) -> int:
                         "reason": letter.reason,
                         "errors": letter.errors,
                         "createdAt": letter.created_at.isoformat(),
-                        "replayedAt": letter.replayed_at.isoformat() if letter.replayed_at else None,
+                        "replayedAt": letter.replayed_at.isoformat()
+                        if letter.replayed_at
+                        else None,
                     }
                 )
             )
@@ -69,16 +71,27 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from worker.api.auth import issue_token  # noqa: PLC0415
+    from worker.api.auth import issue_token
 
     print(issue_token(get_settings(), subject=args.sub, role=args.role, ttl_s=args.ttl))
     return 0
 
 
 def _diagram(_: argparse.Namespace) -> int:
-    from models.lifecycle import mermaid_diagram  # noqa: PLC0415
+    from models.lifecycle import mermaid_diagram
 
     sys.stdout.write(mermaid_diagram())
+    return 0
+
+
+def _diagram_doc(_: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from models.lifecycle import lifecycle_document
+
+    target = Path(__file__).resolve().parents[1] / "docs" / "lifecycle.md"
+    target.write_text(lifecycle_document())
+    print(f"wrote {target}")
     return 0
 
 
@@ -87,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("relay", help="publish outbox rows to the broker").set_defaults(run=_relay)
     commands.add_parser("seed", help="write the development seed data").set_defaults(run=_seed)
-    dead = commands.add_parser("dead-letters", help="list or replay messages the workers gave up on")
+    dead = commands.add_parser(
+        "dead-letters", help="list or replay messages the workers gave up on"
+    )
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("ids", nargs="*", type=int)
     dead.add_argument("--all", action="store_true", help="include replayed ones")
@@ -99,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(run=_token)
     commands.add_parser("diagram", help="print the lifecycle as mermaid").set_defaults(run=_diagram)
+    commands.add_parser("diagram-doc", help="rewrite docs/lifecycle.md").set_defaults(
+        run=_diagram_doc
+    )
     args = parser.parse_args(argv)
     return int(args.run(args))
 

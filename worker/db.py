@@ -54,6 +54,6 @@ def get_session_factory() -> sessionmaker[Session]:
 
 
 def dispose_after_fork() -> None:
-    """Drop the parent's pooled connections in a forked child without closing them for the parent."""
+    """Forget the parent's pooled connections in a forked child, leaving them open for it."""
     if get_engine.cache_info().currsize:
         get_engine().dispose(close=False)

@@ -7,10 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from models.base import table_of
 from models.tables import DeadLetter
 from worker.journey import PlanJourneyContext
 
-dead_letters_t = DeadLetter.__table__
+dead_letters_t = table_of(DeadLetter)
 
 
 def record_dead_letter(
@@ -37,7 +38,7 @@ def list_dead_letters(*, include_replayed: bool = False, limit: int = 100) -> li
 
 def take_for_replay(dead_letter_id: int) -> DeadLetter:
     """Mark a dead letter replayed and return it; the caller re-sends it through the outbox."""
-    from worker.outbox import enqueue_task  # noqa: PLC0415  (outbox imports the journey too)
+    from worker.outbox import enqueue_task
 
     with PlanJourneyContext() as ctx:
         letter = ctx.session.get(DeadLetter, dead_letter_id, with_for_update=True)

@@ -7,10 +7,10 @@ errors with codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
@@ -101,10 +101,12 @@ class PlanJourneyContext:
     def connection(self) -> sa.Connection:
         return self.session.connection()
 
-    def execute(self, statement: sa.Executable, parameters: object = None) -> sa.Result[object]:
-        if parameters is None:
-            return self.session.execute(statement)
-        return self.session.execute(statement, parameters)  # type: ignore[arg-type]
+    def execute(
+        self,
+        statement: sa.Executable,
+        parameters: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    ) -> sa.Result[Any]:
+        return self.session.execute(statement, parameters)
 
     def commit(self) -> None:
         try:

@@ -12,9 +12,7 @@ TRANSITIONS = Counter(
     "Claim commands and automatic steps handled by the workers, by outcome",
     ["outcome"],
 )
-TASK_LATENCY = Histogram(
-    "plan_task_duration_seconds", "Time a task took, by task name", ["task"]
-)
+TASK_LATENCY = Histogram("plan_task_duration_seconds", "Time a task took, by task name", ["task"])
 HTTP_LATENCY = Histogram(
     "plan_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"]
 )

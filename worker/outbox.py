@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.base import table_of
 from models.tables import OutboxMessage
 from worker.journey import PlanJourneyContext
 
@@ -11,7 +12,7 @@ from worker.journey import PlanJourneyContext
 def enqueue_task(ctx: PlanJourneyContext, task_name: str, queue: str, args: list[Any]) -> None:
     """Publish ``task_name(*args)`` once this transaction commits (the relay sends it)."""
     ctx.execute(
-        OutboxMessage.__table__.insert().values(
+        table_of(OutboxMessage).insert().values(
             kind="task", name=task_name, destination=queue, payload={"args": args}
         )
     )

@@ -10,10 +10,11 @@ idempotency absorbs.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +25,14 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from config import Settings, get_settings
+from models.base import table_of
 from models.tables import OutboxMessage
 from worker.celery_app import events_exchange, events_queue
 from worker.db import database_url
 from worker.journey import PlanJourneyContext
 
 log = structlog.get_logger("plan.relay")
-outbox_t = OutboxMessage.__table__
+outbox_t = table_of(OutboxMessage)
 NOTIFY_CHANNEL = "plan_outbox"
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 
@@ -71,7 +73,7 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-    def _publish(self, rows: list[Any]) -> None:
+    def _publish(self, rows: Sequence[Any]) -> None:
         batches: dict[tuple[str, str], list[Any]] = defaultdict(list)
         events: dict[str, list[Any]] = defaultdict(list)
         single: list[Any] = []
@@ -124,11 +126,13 @@ class OutboxRelay:
                 try:
                     published = self.publish_batch()
                 except (BrokerUnavailable, ConnectionError, OSError) as error:
-                    log.warning("relay.broker_unavailable", error=type(error).__name__, retry_in=backoff)
+                    log.warning(
+                        "relay.broker_unavailable", error=type(error).__name__, retry_in=backoff
+                    )
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.settings.relay_max_backoff_s)
                     continue
-                except Exception as error:  # noqa: BLE001  (the relay must outlive a bad moment)
+                except Exception as error:
                     log.warning("relay.error", error=type(error).__name__, retry_in=backoff)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.settings.relay_max_backoff_s)
@@ -146,15 +150,19 @@ class _Listener:
     """LISTEN on the outbox channel; any failure degrades to plain polling until it reconnects."""
 
     def __init__(self, settings: Settings) -> None:
-        self._conninfo = database_url(settings).set(drivername="postgresql").render_as_string(
-            hide_password=False
+        self._conninfo = (
+            database_url(settings)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
         )
         self._connection: psycopg.Connection[Any] | None = None
 
     def _connect(self) -> psycopg.Connection[Any] | None:
         if self._connection is None or self._connection.closed:
             try:
-                self._connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+                self._connection = psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=5
+                )
                 self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             except psycopg.Error:
                 self._connection = None
@@ -178,8 +186,6 @@ class _Listener:
 
     def close(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._connection.close()
-            except psycopg.Error:
-                pass
             self._connection = None
