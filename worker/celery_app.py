@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
 from config import Settings, get_settings
@@ -99,6 +100,24 @@ def create_app(settings: Settings | None = None) -> Celery:
 @worker_process_init.connect
 def _fresh_pool_in_child(**_: Any) -> None:
     dispose_after_fork()
+
+
+@setup_logging.connect
+def _structured_logs(**_: Any) -> None:
+    from worker.logs import configure_logging
+
+    configure_logging(get_settings())
+
+
+@task_prerun.connect
+def _bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task_id=task_id, task=getattr(task, "name", None))
+
+
+@task_postrun.connect
+def _unbind_task(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
 
 
 app = create_app()

@@ -30,6 +30,19 @@ def _relay(_: argparse.Namespace) -> int:
     return 0
 
 
+def _flower(args: argparse.Namespace) -> int:
+    import os
+
+    settings = get_settings()
+    # Flower reads its options from FLOWER_* variables; the credentials come from the settings
+    # so that production refuses to start with the development default.
+    os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
+    os.execvp(  # noqa: S606
+        "celery",
+        ["celery", "-A", "worker", "flower", f"--port={settings.flower_port}", *args.extra],
+    )
+
+
 def _seed(_: argparse.Namespace) -> int:
     from worker.seed import main
 
@@ -100,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("relay", help="publish outbox rows to the broker").set_defaults(run=_relay)
     commands.add_parser("seed", help="write the development seed data").set_defaults(run=_seed)
+    flower = commands.add_parser("flower", help="start Flower with basic auth from the settings")
+    flower.add_argument("extra", nargs="*", help="further Flower options")
+    flower.set_defaults(run=_flower)
     dead = commands.add_parser(
         "dead-letters", help="list or replay messages the workers gave up on"
     )
