@@ -75,11 +75,11 @@ def _dead_letters(args: argparse.Namespace) -> int:
         return 0
     for dead_letter_id in args.ids:
         try:
-            letter = take_for_replay(dead_letter_id)
+            task_name, queue = take_for_replay(dead_letter_id)
         except LookupError as missing:
             print(missing, file=sys.stderr)
             return 1
-        print(f"dead letter {letter.id} re-queued for {letter.task_name} on {letter.queue}")
+        print(f"dead letter {dead_letter_id} re-queued for {task_name} on {queue}")
     return 0
 
 

@@ -28,15 +28,17 @@ def record_dead_letter(
     return int(dead_letter_id)
 
 
-def list_dead_letters(*, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+def list_dead_letters(
+    *, include_replayed: bool = False, limit: int = 100
+) -> list[sa.RowMapping]:
     with PlanJourneyContext() as ctx:
-        query = sa.select(DeadLetter).order_by(DeadLetter.id).limit(limit)
+        query = sa.select(dead_letters_t).order_by(dead_letters_t.c.id).limit(limit)
         if not include_replayed:
-            query = query.where(DeadLetter.replayed_at.is_(None))
-        return list(ctx.session.scalars(query))
+            query = query.where(dead_letters_t.c.replayed_at.is_(None))
+        return list(ctx.execute(query).mappings())
 
 
-def take_for_replay(dead_letter_id: int) -> DeadLetter:
+def take_for_replay(dead_letter_id: int) -> tuple[str, str]:
     """Mark a dead letter replayed and return it; the caller re-sends it through the outbox."""
     from worker.outbox import enqueue_task
 
@@ -49,5 +51,6 @@ def take_for_replay(dead_letter_id: int) -> DeadLetter:
         letter.replayed_at = datetime.now(UTC)
         args = letter.payload.get("args", []) if isinstance(letter.payload, dict) else []
         enqueue_task(ctx, letter.task_name, letter.queue, args)
+        replayed = (letter.task_name, letter.queue)
         ctx.commit()
-        return letter
+        return replayed
