@@ -310,7 +310,8 @@ class Claim(Base):
         sa.String(64), comment="Main reason of the latest decision"
     )
     adjudication: Mapped[dict[str, Any] | None] = mapped_column(
-        JSONB, comment="Latest decision or suggestion: reasons and amount breakdown"
+        JSONB(none_as_null=True),
+        comment="Latest decision or suggestion: reasons and amount breakdown",
     )
     notes: Mapped[str | None] = mapped_column(sa.Text, comment="Member's notes")
     submitted_at: Mapped[datetime | None] = mapped_column(comment="When it was submitted")
@@ -407,7 +408,8 @@ class ClaimStatusHistory(Base):
     reason_code: Mapped[str | None] = mapped_column(sa.String(64), comment="Why")
     note: Mapped[str | None] = mapped_column(sa.Text, comment="Free text from the actor")
     details: Mapped[dict[str, Any] | None] = mapped_column(
-        JSONB, comment="Decision reasons and amount breakdown, when the event decided"
+        JSONB(none_as_null=True),
+        comment="Decision reasons and amount breakdown, when the event decided",
     )
     occurred_at: Mapped[datetime] = mapped_column(
         server_default=sa.func.now(), comment="When it happened"
@@ -466,7 +468,9 @@ class OutboxMessage(Base):
     destination: Mapped[str] = mapped_column(
         sa.String(64), comment="Queue of a task, routing key of an event"
     )
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, comment="Message body")
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JSONB(none_as_null=True), comment="Message body"
+    )
     claim_id: Mapped[int | None] = mapped_column(sa.BigInteger, comment="Claim it concerns")
     created_at: Mapped[datetime] = _created_at()
     published_at: Mapped[datetime | None] = mapped_column(
@@ -485,8 +489,12 @@ class DeadLetter(Base):
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     task_name: Mapped[str] = mapped_column(sa.String(128), comment="Celery task name")
     queue: Mapped[str] = mapped_column(sa.String(64), comment="Queue to replay it on")
-    payload: Mapped[Any] = mapped_column(JSONB, comment="The task's arguments as received")
+    payload: Mapped[Any] = mapped_column(
+        JSONB(none_as_null=True), comment="The task's arguments as received"
+    )
     reason: Mapped[str] = mapped_column(sa.String(16), comment="invalid or exhausted")
-    errors: Mapped[Any] = mapped_column(JSONB, comment="What went wrong, without personal data")
+    errors: Mapped[Any] = mapped_column(
+        JSONB(none_as_null=True), comment="What went wrong, without personal data"
+    )
     created_at: Mapped[datetime] = _created_at()
     replayed_at: Mapped[datetime | None] = mapped_column(comment="When an operator replayed it")

@@ -52,6 +52,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
+from worker.bulk import insert_rows, update_rows
 from worker.journey import PlanJourneyContext
 
 claims_t = table_of(Claim)
@@ -255,47 +256,29 @@ class ChangeSet:
     def write(self, ctx: PlanJourneyContext) -> None:
         # A second application of one event id breaks the unique constraint here and the
         # whole transaction rolls back: the constraint, not the read before, is the guard.
-        if self.history:
-            ctx.execute(history_t.insert(), self.history)
-        changed = [claim for claim in self.touched.values() if claim.changed]
-        if changed:
-            ctx.execute(
-                claims_t.update()
-                .where(claims_t.c.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    version=sa.bindparam("b_version"),
-                    approved_amount=sa.bindparam("b_approved_amount"),
-                    member_responsibility=sa.bindparam("b_member_responsibility"),
-                    decision_reason_code=sa.bindparam("b_decision_reason_code"),
-                    adjudication=sa.bindparam("b_adjudication", type_=claims_t.c.adjudication.type),
-                    next_step=sa.bindparam("b_next_step"),
-                    next_step_due_at=sa.bindparam("b_next_step_due_at"),
-                    submitted_at=sa.bindparam("b_submitted_at"),
-                    decided_at=sa.bindparam("b_decided_at"),
-                    info_due_at=sa.bindparam("b_info_due_at"),
-                    updated_at=self.now,
-                ),
-                [_claim_update_params(claim) for claim in changed],
-            )
-        if self.outbox:
-            ctx.execute(outbox_t.insert(), self.outbox)
+        insert_rows(ctx, history_t, self.history)
+        update_rows(
+            ctx,
+            claims_t,
+            [_claim_update(claim) for claim in self.touched.values() if claim.changed],
+        )
+        insert_rows(ctx, outbox_t, self.outbox)
 
 
-def _claim_update_params(claim: ClaimState) -> dict[str, Any]:
+def _claim_update(claim: ClaimState) -> dict[str, Any]:
     return {
-        "b_id": claim.id,
-        "b_status": claim.status.value,
-        "b_version": claim.version,
-        "b_approved_amount": claim.approved_amount,
-        "b_member_responsibility": claim.member_responsibility,
-        "b_decision_reason_code": claim.decision_reason_code,
-        "b_adjudication": claim.adjudication,
-        "b_next_step": claim.next_step,
-        "b_next_step_due_at": claim.next_step_due_at,
-        "b_submitted_at": claim.submitted_at,
-        "b_decided_at": claim.decided_at,
-        "b_info_due_at": claim.info_due_at,
+        "id": claim.id,
+        "status": claim.status.value,
+        "version": claim.version,
+        "approved_amount": claim.approved_amount,
+        "member_responsibility": claim.member_responsibility,
+        "decision_reason_code": claim.decision_reason_code,
+        "adjudication": claim.adjudication,
+        "next_step": claim.next_step,
+        "next_step_due_at": claim.next_step_due_at,
+        "submitted_at": claim.submitted_at,
+        "decided_at": claim.decided_at,
+        "info_due_at": claim.info_due_at,
     }
 
 
@@ -359,21 +342,19 @@ def submit_claims(
             )
         states.append(state)
 
-    inserted: set[int] = set()
-    if states:
-        inserted = set(
-            ctx.session.scalars(
-                pg_insert(claims_t)
-                .values(
-                    [
-                        _claim_row(state, request)
-                        for state, (_, request, _) in zip(states, pending, strict=True)
-                    ]
-                )
-                .on_conflict_do_nothing()
-                .returning(claims_t.c.id)
-            )
+    inserted = {
+        row.id
+        for row in insert_rows(
+            ctx,
+            claims_t,
+            [
+                _claim_row(state, request)
+                for state, (_, request, _) in zip(states, pending, strict=True)
+            ],
+            on_conflict_do_nothing=True,
+            returning="id",
         )
+    }
 
     documents: list[dict[str, Any]] = []
     late_replays: list[int] = []
@@ -395,8 +376,7 @@ def submit_claims(
     changes.history = [row for row in changes.history if row["claim_id"] in inserted]
     changes.outbox = [row for row in changes.outbox if row["claim_id"] in inserted]
     changes.touched.clear()
-    if documents:
-        ctx.execute(documents_t.insert(), documents)
+    insert_rows(ctx, documents_t, documents)
     changes.write(ctx)
     if late_replays:
         # Raced with a concurrent request carrying the same key: answer with its claim.
@@ -665,8 +645,7 @@ def _attach_documents(ctx: PlanJourneyContext, commands: list[ClaimCommand]) -> 
         for command in commands
         for document in command.documents
     ]
-    if rows:
-        ctx.execute(documents_t.insert(), rows)
+    insert_rows(ctx, documents_t, rows)
 
 
 def _authorize(claim: ClaimState, command: ClaimCommand) -> None:
@@ -946,9 +925,7 @@ def load_adjudication_facts(
         )
     }
     coverages: dict[int, list[rules.CoverageFacts]] = {}
-    for coverage in ctx.session.scalars(
-        sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))
-    ):
+    for coverage in ctx.session.scalars(sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))):
         coverages.setdefault(coverage.plan_id, []).append(
             rules.CoverageFacts(
                 coverage_id=coverage.id,

@@ -1,0 +1,152 @@
+"""Set-based writes of many rows in one statement with a fixed text.
+
+``INSERT ... SELECT FROM unnest(array, array, ...)`` and ``UPDATE ... FROM unnest(...)`` send
+one statement per batch whatever its size: the server plans it once per connection and the
+driver caches it, where a multi-row VALUES list is a new statement for every batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from worker.journey import PlanJourneyContext
+
+
+def _array_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, JSONB):
+        return "text"  # sent as text, cast per element below
+    if isinstance(kind, UUID):
+        return "uuid"
+    if isinstance(kind, sa.BigInteger):
+        return "bigint"
+    if isinstance(kind, sa.SmallInteger):
+        return "smallint"
+    if isinstance(kind, sa.Integer):
+        return "integer"
+    if isinstance(kind, sa.Numeric):
+        return "numeric"
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz"
+    if isinstance(kind, sa.Date):
+        return "date"
+    if isinstance(kind, sa.Boolean):
+        return "boolean"
+    return "text"
+
+
+def _select_expression(column: sa.Column[Any]) -> str:
+    if isinstance(column.type, JSONB):
+        return f"v.{column.name}::jsonb"
+    if isinstance(column.type, sa.Enum | sa.String):
+        return f"v.{column.name}::varchar"
+    return f"v.{column.name}"
+
+
+def _value(column: sa.Column[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column.type, JSONB):
+        return json.dumps(value, default=_json_default, separators=(",", ":"))
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(
+    table: sa.Table, columns: tuple[str, ...], on_conflict_do_nothing: bool, returning: str | None
+) -> str:
+    cols = [table.c[name] for name in columns]
+    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
+    # Identifiers come from the table metadata, never from input; values are parameters.
+    sql = (
+        f"INSERT INTO {table.schema}.{table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(_select_expression(c) for c in cols)} "
+        f"FROM unnest({arrays}) AS v({', '.join(columns)})"
+    )
+    if on_conflict_do_nothing:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {returning}"
+    return sql
+
+
+def insert_rows(
+    ctx: PlanJourneyContext,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on_conflict_do_nothing: bool = False,
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert ``rows`` (dicts with the same keys) in one statement; return RETURNING rows."""
+    if not rows:
+        return []
+    columns = tuple(rows[0].keys())
+    parameters = {name: [_value(table.c[name], row[name]) for row in rows] for name in columns}
+    with _raw_cursor(ctx) as cursor:
+        cursor.execute(
+            _insert_sql(table, columns, on_conflict_do_nothing, returning), parameters, binary=True
+        )
+        return cursor.fetchall() if returning else []
+
+
+@lru_cache(maxsize=64)
+def _update_sql(table: sa.Table, key: str, columns: tuple[str, ...], touch: str | None) -> str:
+    every = (key, *columns)
+    cols = [table.c[name] for name in every]
+    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
+    assignments = [f"{name} = {_select_expression(table.c[name])}" for name in columns]
+    if touch:
+        assignments.append(f"{touch} = now()")
+    return (
+        f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
+        f"FROM unnest({arrays}) AS v({', '.join(every)}) WHERE t.{key} = v.{key}"
+    )
+
+
+def update_rows(
+    ctx: PlanJourneyContext,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str = "id",
+    touch: str | None = "updated_at",
+) -> int:
+    """Update many rows by ``key`` in one statement; every dict carries the same keys."""
+    if not rows:
+        return 0
+    columns = tuple(name for name in rows[0] if name != key)
+    parameters = {
+        name: [_value(table.c[name], row[name]) for row in rows] for name in (key, *columns)
+    }
+    with _raw_cursor(ctx) as cursor:
+        cursor.execute(_update_sql(table, key, columns, touch), parameters, binary=True)
+        return int(cursor.rowcount)
+
+
+def _raw_cursor(ctx: PlanJourneyContext) -> psycopg.Cursor[Any]:
+    # Binary parameters: arrays go over the wire without text escaping, the dominant cost
+    # of large batches in text format. Same connection, same transaction as the context.
+    connection = ctx.connection.connection.driver_connection
+    assert isinstance(connection, psycopg.Connection)
+    return connection.cursor(row_factory=namedtuple_row)
