@@ -8,7 +8,7 @@ driver caches it, where a multi-row VALUES list is a new statement for every bat
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import InstrumentedAttribute
 
 from worker.journey import PlanJourneyContext
 
@@ -69,6 +70,14 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return str(value)
+
+
+def in_array(
+    column: sa.ColumnElement[Any] | InstrumentedAttribute[Any], values: Iterable[Any]
+) -> sa.ColumnElement[bool]:
+    """``column = ANY(:array)``: one statement text whatever the number of values."""
+    element = column.expression if isinstance(column, InstrumentedAttribute) else column
+    return element == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(element.type)))
 
 
 @lru_cache(maxsize=64)

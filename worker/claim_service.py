@@ -52,7 +52,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.bulk import insert_rows, update_rows
+from worker.bulk import in_array, insert_rows, update_rows
 from worker.journey import PlanJourneyContext
 
 claims_t = table_of(Claim)
@@ -484,7 +484,7 @@ def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, lis
     if not user_ids:
         return by_user
     for enrolment in ctx.session.scalars(
-        sa.select(MemberPlan).where(MemberPlan.user_id.in_(user_ids)).order_by(MemberPlan.id)
+        sa.select(MemberPlan).where(in_array(MemberPlan.user_id, user_ids)).order_by(MemberPlan.id)
     ):
         by_user.setdefault(enrolment.user_id, []).append(enrolment)
     return by_user
@@ -526,7 +526,7 @@ def lock_claims(ctx: PlanJourneyContext, claim_ids: Iterable[int]) -> dict[int, 
         return {}
     rows = ctx.execute(
         sa.select(*_LOCKED_COLUMNS)
-        .where(claims_t.c.id.in_(ids))
+        .where(in_array(claims_t.c.id, ids))
         .order_by(claims_t.c.id)
         .with_for_update()
     )
@@ -538,7 +538,9 @@ def _applied_event_ids(ctx: PlanJourneyContext, event_ids: Iterable[uuid.UUID]) 
     if not ids:
         return set()
     return set(
-        ctx.session.scalars(sa.select(history_t.c.event_id).where(history_t.c.event_id.in_(ids)))
+        ctx.session.scalars(
+            sa.select(history_t.c.event_id).where(in_array(history_t.c.event_id, ids))
+        )
     )
 
 
@@ -771,7 +773,7 @@ class AdjudicationFacts:
     documents: dict[int, frozenset[DocumentType]]
     duplicates: set[int]
     totals: dict[tuple[int, int], list[Decimal]]  # (member_plan, year) -> [deductible, oop]
-    usage: dict[tuple[int, int, int], Decimal]  # (member_plan, coverage, year) -> used
+    usage: dict[tuple[int, int], dict[int, Decimal]]  # (member_plan, year) -> coverage -> used
     dirty_totals: set[tuple[int, int]] = field(default_factory=set)
     dirty_usage: set[tuple[int, int, int]] = field(default_factory=set)
 
@@ -788,12 +790,8 @@ class AdjudicationFacts:
     def year_to_date(self, claim: ClaimState) -> rules.YearToDate:
         year = claim.service_date.year
         deductible, oop = self.totals.get((claim.member_plan_id, year), [Decimal(0), Decimal(0)])
-        used = {
-            coverage: amount
-            for (member_plan, coverage, usage_year), amount in self.usage.items()
-            if member_plan == claim.member_plan_id and usage_year == year
-        }
-        return rules.YearToDate(deductible, oop, used)
+        used = self.usage.get((claim.member_plan_id, year), {})
+        return rules.YearToDate(deductible, oop, dict(used))
 
     def coverage_for(self, claim: ClaimState) -> rules.CoverageFacts | None:
         return rules.select_coverage(self.claim_facts(claim), self.coverages.get(claim.plan_id, []))
@@ -840,9 +838,10 @@ class AdjudicationFacts:
         self.totals[key] = [after.deductible_paid, after.out_of_pocket_paid]
         self.dirty_totals.add(key)
         if coverage is not None:
-            usage_key = (claim.member_plan_id, coverage.coverage_id, year)
-            self.usage[usage_key] = after.limit_used.get(coverage.coverage_id, Decimal(0))
-            self.dirty_usage.add(usage_key)
+            self.usage.setdefault(key, {})[coverage.coverage_id] = after.limit_used.get(
+                coverage.coverage_id, Decimal(0)
+            )
+            self.dirty_usage.add((claim.member_plan_id, coverage.coverage_id, year))
 
     def write_totals(self, ctx: PlanJourneyContext) -> None:
         if self.dirty_totals:
@@ -877,7 +876,7 @@ class AdjudicationFacts:
                         "member_plan_id": key[0],
                         "coverage_id": key[1],
                         "year": key[2],
-                        "limit_used": self.usage[key],
+                        "limit_used": self.usage[(key[0], key[2])][key[1]],
                     }
                     for key in sorted(self.dirty_usage)
                 ],
@@ -913,19 +912,21 @@ def load_adjudication_facts(
         for row in ctx.execute(
             sa.select(
                 MemberPlan.id, MemberPlan.start_date, MemberPlan.end_date, MemberPlan.status
-            ).where(MemberPlan.id.in_(member_plan_ids))
+            ).where(in_array(MemberPlan.id, member_plan_ids))
         )
     }
     plans = {
         row.id: rules.PlanFacts(row.annual_deductible, row.out_of_pocket_max)
         for row in ctx.execute(
             sa.select(Plan.id, Plan.annual_deductible, Plan.out_of_pocket_max).where(
-                Plan.id.in_(plan_ids)
+                in_array(Plan.id, plan_ids)
             )
         )
     }
     coverages: dict[int, list[rules.CoverageFacts]] = {}
-    for coverage in ctx.session.scalars(sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))):
+    for coverage in ctx.session.scalars(
+        sa.select(Coverage).where(in_array(Coverage.plan_id, plan_ids))
+    ):
         coverages.setdefault(coverage.plan_id, []).append(
             rules.CoverageFacts(
                 coverage_id=coverage.id,
@@ -945,7 +946,7 @@ def load_adjudication_facts(
     documents: dict[int, set[DocumentType]] = {}
     for row in ctx.execute(
         sa.select(documents_t.c.claim_id, documents_t.c.type).where(
-            documents_t.c.claim_id.in_(claim_ids)
+            in_array(documents_t.c.claim_id, claim_ids)
         )
     ):
         documents.setdefault(row.claim_id, set()).add(DocumentType(row.type))
@@ -966,7 +967,7 @@ def load_adjudication_facts(
                     ),
                 ),
             )
-            .where(claims_t.c.id.in_(claim_ids))
+            .where(in_array(claims_t.c.id, claim_ids))
         )
     )
     totals_t = table_of(MemberYearTotals)
@@ -995,10 +996,9 @@ def load_adjudication_facts(
         (row.member_plan_id, row.year): [row.deductible_paid, row.out_of_pocket_paid]
         for row in ctx.execute(totals_query)
     }
-    usage = {
-        (row.member_plan_id, row.coverage_id, row.year): row.limit_used
-        for row in ctx.execute(usage_query)
-    }
+    usage: dict[tuple[int, int], dict[int, Decimal]] = {}
+    for row in ctx.execute(usage_query):
+        usage.setdefault((row.member_plan_id, row.year), {})[row.coverage_id] = row.limit_used
     return AdjudicationFacts(
         enrolments=enrolments,
         plans=plans,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import signal
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import psycopg
 import redis
@@ -24,6 +25,23 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 _redis_indexes = itertools.cycle(range(1, 16))
+
+
+def _claim_redis_index(host: str, port: int) -> tuple[int, IO[bytes]]:
+    """A Redis database index no other test process on this machine is using right now."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for _ in range(15):
+            index = next(_redis_indexes)
+            lock = open(f"{tempfile.gettempdir()}/plan-test-redis-{host}-{port}-{index}.lock", "wb")  # noqa: SIM115
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            return index, lock
+        time.sleep(0.2)
+    raise AssertionError("every Redis database index is in use by other test processes")
 
 
 def admin_conninfo(database_url: str) -> str:
@@ -116,7 +134,7 @@ class Harness:
         with psycopg.connect(admin_conninfo(admin_url), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         broker = make_url(broker_url.replace("redis://", "postgresql://", 1))
-        index = next(_redis_indexes)
+        index, lock = _claim_redis_index(broker.host or "127.0.0.1", broker.port or 6379)
         own_broker = f"redis://{broker.host or '127.0.0.1'}:{broker.port or 6379}/{index}"
         redis.Redis.from_url(own_broker).flushdb()
         harness = cls(
@@ -131,6 +149,7 @@ class Harness:
         finally:
             harness.stop_all()
             redis.Redis.from_url(own_broker).flushdb()
+            lock.close()
             with psycopg.connect(admin_conninfo(admin_url), autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
