@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     database_username: str = "postgres"
     database_password: SecretStr = SecretStr("")
     database_name: str = "plan"
-    database_schema: str = Field("plan", pattern=r"^[a-z_][a-z0-9_]*$")
+    # The migrations, the models and the raw statements are all written for ``plan``; the
+    # setting exists for parity with the seed's configuration and refuses anything else.
+    database_schema: Literal["plan"] = "plan"
     database_ssl: bool = True
     database_pool_size: int = Field(20, ge=1, le=500)
     database_max_overflow: int = Field(10, ge=0, le=500)

@@ -1,0 +1,83 @@
+"""Settings: defaults from the seed, URL assembly, and start-up refusals that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from config.settings import Settings
+from worker.db import database_url, redact
+
+
+def settings(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+def test_defaults_follow_the_seed_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "DATABASE_SSL", "DATABASE_POOL_SIZE", "BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    assert defaults.database_port == 5432
+    assert defaults.database_schema == "plan"
+    assert defaults.database_ssl is True
+    assert defaults.database_pool_size == 20
+    assert defaults.database_connect_timeout_s == 30
+    assert defaults.database_idle_timeout_s == 600
+    assert defaults.broker_url.get_secret_value().startswith("redis://127.0.0.1")
+
+
+def test_url_is_built_from_parts_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    built = settings(
+        database_host="db.internal",
+        database_port="6543",
+        database_username="plan",
+        database_password="p@ss word",
+        database_name="plans",
+    )
+    assert built.sqlalchemy_url == "postgresql+psycopg://plan:p%40ss%20word@db.internal:6543/plans"
+    assert database_url(built).query["sslmode"] == "require"
+
+
+def test_ssl_is_on_unless_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_SSL", "false")
+    assert Settings().sslmode == "disable"
+
+
+def test_a_postgres_url_is_used_with_the_psycopg_driver() -> None:
+    url = settings(database_url="postgresql://u:secret@h:1/d").sqlalchemy_url
+    assert url == "postgresql+psycopg://u:secret@h:1/d"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_POOL_SIZE", "many"),
+        ("DATABASE_PORT", "0"),
+        ("DATABASE_URL", "mysql://x@y/z"),
+        ("BROKER_URL", "amqp://guest@localhost//"),
+        ("AUTO_APPROVAL_THRESHOLD", "-1"),
+        ("DATABASE_SCHEMA", "public"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refusal:
+        Settings()
+    assert variable.lower() in str(refusal.value)
+
+
+def test_production_refuses_the_development_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings()
+
+
+def test_passwords_never_appear_in_rendered_urls_or_settings() -> None:
+    configured = settings(database_url="postgresql://u:hunter2hunter2@h/d")
+    assert "hunter2" not in repr(configured)
+    assert "hunter2" not in str(configured.database_url)
+    assert redact("postgresql+psycopg://u:hunter2hunter2@h/d") == "postgresql+psycopg://u:***@h/d"
+    assert "hunter2" not in repr(database_url(configured))
