@@ -1,0 +1,100 @@
+"""The Plan Service's HTTP front: ``uvicorn --factory worker.api.app:app_factory``.
+
+The settings are read when the process starts the app, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis
+from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from config import Settings, get_settings
+from models.submission import AdditionalInfo, ClaimSubmission, QueuedClaim, ReviewDecision
+from worker.api import claims, operations, plans
+from worker.api.claims import MAX_BATCH
+from worker.api.errors import install_error_handlers
+from worker.api.middleware import RequestContextMiddleware
+from worker.logs import configure_logging
+
+_REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    ClaimSubmission,
+    QueuedClaim,
+    AdditionalInfo,
+    ReviewDecision,
+)
+
+
+class PlanApi(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                _request_schemas()
+            )
+            self.openapi_schema = document
+        return self.openapi_schema
+
+
+def _request_schemas() -> dict[str, Any]:
+    """The bodies the submission and action endpoints validate themselves, for the document."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in _REQUEST_MODELS],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    schemas["ClaimBatch"] = {
+        "title": "ClaimBatch",
+        "type": "object",
+        "properties": {
+            "claims": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+                "items": {"$ref": "#/components/schemas/QueuedClaim"},
+            }
+        },
+        "required": ["claims"],
+        "additionalProperties": False,
+    }
+    return schemas
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    broker = redis.Redis.from_url(
+        settings.broker_url.get_secret_value(),
+        socket_connect_timeout=operations.PROBE_TIMEOUT_S,
+        socket_timeout=operations.PROBE_TIMEOUT_S,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        broker.close()
+
+    app = PlanApi(
+        title="Plan Service",
+        version="1.0.0",
+        summary="Health-plan claims of the My Plan & Benefits journey",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.broker = broker
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(claims.router)
+    app.include_router(plans.router)
+    app.include_router(operations.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    return create_app()

@@ -1,0 +1,115 @@
+"""Bearer JWTs (HS256): who is calling, and in which role.
+
+Tokens are issued by the SuperApp's identity service; ``issue_token`` exists for development
+(``plan token``) and tests. A token must carry ``sub``, ``role`` and ``exp``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from config import Settings
+from models.commands import Actor
+from models.enums import ActorRole
+from models.errors import ErrorCode, Forbidden, PlanError
+
+TOKEN_ROLES = frozenset({ActorRole.MEMBER, ActorRole.REVIEWER, ActorRole.ADMIN})
+_MAX_SUBJECT_LENGTH = 128
+
+
+class Unauthenticated(PlanError):
+    """No token, or one that is expired, badly signed or malformed."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    role: ActorRole
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.id, role=self.role)
+
+    @property
+    def is_member(self) -> bool:
+        return self.role is ActorRole.MEMBER
+
+
+def issue_token(settings: Settings, *, subject: str, role: str, ttl_s: int = 3600) -> str:
+    if ActorRole(role) not in TOKEN_ROLES:
+        raise ValueError(f"role must be member, reviewer or admin, not {role!r}")
+    now = int(time.time())
+    return jwt.encode(
+        {"sub": subject, "role": role, "iat": now, "exp": now + ttl_s},
+        settings.jwt_secret.get_secret_value(),
+        algorithm=settings.jwt_algorithm,
+    )
+
+
+def read_token(settings: Settings, token: str) -> User:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            options={"require": ["sub", "role", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("The token has expired; sign in again") from None
+    except jwt.PyJWTError:
+        raise Unauthenticated("The bearer token is not valid") from None
+    subject, role = claims["sub"], claims["role"]
+    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_SUBJECT_LENGTH:
+        raise Unauthenticated("The token's sub must be a user id of 1 to 128 characters")
+    if role not in TOKEN_ROLES:
+        raise Unauthenticated("The token's role must be member, reviewer or admin")
+    return User(id=subject, role=ActorRole(role))
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT (HS256) with the claims sub, role (member, reviewer, admin) and exp.",
+)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise Unauthenticated("Send the header Authorization: Bearer <token>")
+    return read_token(settings_of(request), credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(authenticate)]
+
+
+def require_role(*roles: ActorRole) -> Callable[[User], User]:
+    allowed = frozenset(roles)
+    names = " or ".join(role.value for role in roles)
+
+    def user_in_role(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden(f"This needs the role {names}", code=ErrorCode.FORBIDDEN)
+        return user
+
+    return user_in_role
+
+
+Member = Annotated[User, Depends(require_role(ActorRole.MEMBER))]
+Reviewer = Annotated[User, Depends(require_role(ActorRole.REVIEWER, ActorRole.ADMIN))]
+Admin = Annotated[User, Depends(require_role(ActorRole.ADMIN))]

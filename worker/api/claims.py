@@ -1,0 +1,384 @@
+"""Claims: submission (one, or a batch for queue-fed partners), member and reviewer actions,
+and the reads.
+
+Writes go through worker.claim_service in one PlanJourneyContext per request: the transition,
+its history row and its outbox work commit together, and the workers take it from there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import ValidationError
+
+from config import Settings
+from models.commands import ClaimCommand, DocumentRef
+from models.enums import ClaimEvent, ClaimStatus
+from models.errors import ErrorCode, PlanError, ValidationFailed
+from models.submission import (
+    AdditionalInfo,
+    ClaimSubmission,
+    DocumentIn,
+    QueuedClaim,
+    ReviewDecision,
+    all_errors,
+)
+from worker import claim_queries
+from worker.api.auth import Admin, CurrentUser, Member, Reviewer, User
+from worker.api.bodies import parse_body, read_json, refuse_unstorable_text
+from worker.api.errors import ErrorDetail, error_responses
+from worker.api.params import (
+    MAX_ID,
+    AppSettings,
+    ClaimId,
+    PageNumber,
+    PageSize,
+    RawJson,
+    json_request_body,
+)
+from worker.api.schemas import (
+    BatchItemResult,
+    BatchResult,
+    ClaimAccepted,
+    ClaimDetail,
+    ClaimHistory,
+    ClaimLinks,
+    ClaimPage,
+    HistoryEntry,
+)
+from worker.claim_service import (
+    SubmissionRequest,
+    SubmissionResult,
+    apply_commands,
+    refuse_if_any,
+    submit_claims,
+)
+from worker.journey import PlanJourneyContext
+
+router = APIRouter(tags=["claims"])
+
+MAX_BATCH = 1000
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="Repeating a request with the same key returns the same claim",
+    ),
+]
+
+
+def _owner(user: User) -> str | None:
+    return user.id if user.is_member else None
+
+
+def _accepted(claim_id: int, status: ClaimStatus, *, replayed: bool = False) -> ClaimAccepted:
+    return ClaimAccepted(
+        id=claim_id, status=status, replayed=replayed, links=ClaimLinks.of(claim_id)
+    )
+
+
+def _submitted(result: SubmissionResult) -> ClaimAccepted:
+    if result.error is not None:
+        raise result.error
+    assert result.claim_id is not None and result.status is not None
+    return _accepted(result.claim_id, result.status, replayed=result.replayed)
+
+
+def _act(settings: Settings, command: ClaimCommand) -> ClaimAccepted:
+    structlog.contextvars.bind_contextvars(claim_id=command.claim_id)
+    with PlanJourneyContext() as ctx:
+        outcomes = apply_commands(ctx, [command], settings)
+        refuse_if_any(outcomes)
+        ctx.commit()
+    [outcome] = outcomes
+    assert outcome.claim_status is not None
+    return _accepted(command.claim_id, outcome.claim_status)
+
+
+def _command(user: User, claim_id: int, event: ClaimEvent, **details: Any) -> ClaimCommand:
+    return ClaimCommand(
+        claim_id=claim_id, event=event, event_id=uuid.uuid4(), actor=user.actor, **details
+    )
+
+
+def _document_refs(documents: list[DocumentIn]) -> tuple[DocumentRef, ...]:
+    return tuple(
+        DocumentRef(
+            type=document.type.value,
+            file_name=document.file_name,
+            mime_type=document.mime_type,
+            size_bytes=document.size_bytes,
+            sha256=document.sha256,
+            storage_key=document.storage_key,
+        )
+        for document in documents
+    )
+
+
+# --------------------------------------------------------------------------- submission
+
+
+@router.post(
+    "/claims",
+    status_code=202,
+    response_model=ClaimAccepted,
+    summary="Submit a claim (member)",
+    responses=error_responses(401, 403, 409, 422, 503),
+    openapi_extra=json_request_body("ClaimSubmission"),
+)
+def submit_claim(
+    user: Member,
+    settings: AppSettings,
+    body: RawJson,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ClaimAccepted:
+    claim = parse_body(ClaimSubmission, body, {"filing_window_days": settings.filing_window_days})
+    with PlanJourneyContext() as ctx:
+        [result] = submit_claims(
+            ctx, [SubmissionRequest(user.id, claim, idempotency_key)], settings
+        )
+        accepted = _submitted(result)
+        ctx.commit()
+    request.state.claim_id = accepted.id
+    response.headers["Location"] = accepted.links.self
+    return accepted
+
+
+@router.post(
+    "/claims/batch",
+    status_code=202,
+    response_model=BatchResult,
+    summary="Submit up to 1,000 claims for named members (administrator)",
+    responses=error_responses(401, 403, 422, 503),
+    openapi_extra=json_request_body("ClaimBatch"),
+)
+def submit_claim_batch(user: Admin, settings: AppSettings, body: RawJson) -> BatchResult:
+    items = _batch_items(body)
+    context = {"filing_window_days": settings.filing_window_days}
+    results: list[BatchItemResult | None] = [None] * len(items)
+    requests: list[SubmissionRequest] = []
+    positions: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            refuse_unstorable_text(item)
+            claim = QueuedClaim.model_validate(item, context=context)
+        except ValidationError as exc:
+            results[index] = _item_errors(index, all_errors(exc))
+            continue
+        except ValidationFailed as refusal:
+            results[index] = _item_errors(index, [refusal])
+            continue
+        requests.append(SubmissionRequest(claim.user_id, claim, claim.idempotency_key))
+        positions.append(index)
+    if requests:
+        with PlanJourneyContext() as ctx:
+            submitted = submit_claims(ctx, requests, settings)
+            ctx.commit()
+        for index, result in zip(positions, submitted, strict=True):
+            if result.error is not None:
+                results[index] = _item_errors(index, [result.error])
+            else:
+                results[index] = BatchItemResult(
+                    index=index, id=result.claim_id, status=result.status, replayed=result.replayed
+                )
+    return BatchResult(results=[result for result in results if result is not None])
+
+
+def _batch_items(body: bytes) -> list[Any]:
+    envelope = read_json(body)
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("claims"), list):
+        raise ValidationFailed(
+            "The request body must be an object with a list of claims",
+            field="claims",
+            code=ErrorCode.INVALID_INPUT,
+        )
+    unexpected = sorted(set(envelope) - {"claims"})
+    if unexpected:
+        raise ValidationFailed(
+            f"{unexpected[0]} is not an accepted field",
+            field=unexpected[0],
+            code=ErrorCode.INVALID_INPUT,
+        )
+    items: list[Any] = envelope["claims"]
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise ValidationFailed(
+            f"claims must hold 1 to {MAX_BATCH} items, not {len(items)}",
+            field="claims",
+            code=ErrorCode.INVALID_INPUT,
+        )
+    return items
+
+
+def _item_errors(index: int, errors: Sequence[PlanError]) -> BatchItemResult:
+    return BatchItemResult(
+        index=index,
+        errors=[
+            ErrorDetail(code=error.code.value, message=error.message, field=error.field)
+            for error in errors
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- member actions
+
+
+_ACTION_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+
+
+@router.post(
+    "/claims/{id}/submit",
+    status_code=202,
+    response_model=ClaimAccepted,
+    summary="Submit a draft claim (member)",
+    responses=_ACTION_ERRORS,
+)
+def submit_draft(user: Member, settings: AppSettings, claim_id: ClaimId) -> ClaimAccepted:
+    return _act(settings, _command(user, claim_id, ClaimEvent.SUBMIT))
+
+
+@router.post(
+    "/claims/{id}/cancel",
+    status_code=202,
+    response_model=ClaimAccepted,
+    summary="Withdraw a claim (member)",
+    responses=_ACTION_ERRORS,
+)
+def cancel_claim(user: Member, settings: AppSettings, claim_id: ClaimId) -> ClaimAccepted:
+    return _act(settings, _command(user, claim_id, ClaimEvent.CANCEL))
+
+
+@router.post(
+    "/claims/{id}/additional-info",
+    status_code=202,
+    response_model=ClaimAccepted,
+    summary="Send the information a reviewer asked for (member)",
+    responses=_ACTION_ERRORS,
+    openapi_extra=json_request_body("AdditionalInfo"),
+)
+def provide_info(
+    user: Member, settings: AppSettings, claim_id: ClaimId, body: RawJson
+) -> ClaimAccepted:
+    info = parse_body(AdditionalInfo, body)
+    return _act(
+        settings,
+        _command(
+            user,
+            claim_id,
+            ClaimEvent.PROVIDE_INFO,
+            note=info.note,
+            documents=_document_refs(info.documents),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- reviewer actions
+
+
+@router.post(
+    "/claims/{id}/decision",
+    status_code=202,
+    response_model=ClaimAccepted,
+    summary="Approve, reject or ask for information (reviewer)",
+    responses=_ACTION_ERRORS,
+    openapi_extra=json_request_body("ReviewDecision"),
+)
+def decide_claim(
+    user: Reviewer, settings: AppSettings, claim_id: ClaimId, body: RawJson
+) -> ClaimAccepted:
+    decision = parse_body(ReviewDecision, body)
+    return _act(
+        settings,
+        _command(
+            user,
+            claim_id,
+            ClaimEvent(decision.decision),
+            reason_code=decision.reason_code,
+            note=decision.note,
+            approved_amount=decision.approved_amount,
+        ),
+    )
+
+
+@router.get(
+    "/review-queue",
+    response_model=ClaimPage,
+    summary="Claims under review waiting for a person, oldest first (reviewer)",
+    responses=error_responses(401, 403, 422, 503),
+)
+def review_queue(_: Reviewer, page: PageNumber = 1, size: PageSize = 10) -> ClaimPage:
+    with PlanJourneyContext() as ctx:
+        found = claim_queries.review_queue(ctx, page=page, size=size)
+    return ClaimPage.of(found)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@router.get(
+    "/claims",
+    response_model=ClaimPage,
+    summary="Claims, newest first: a member's own, or everyone's for reviewers",
+    responses=error_responses(401, 422, 503),
+)
+def list_claims(
+    user: CurrentUser,
+    status: Annotated[ClaimStatus | None, Query()] = None,
+    plan_id: Annotated[int | None, Query(alias="planId", gt=0, le=MAX_ID)] = None,
+    service_date_from: Annotated[date | None, Query(alias="serviceDateFrom")] = None,
+    service_date_to: Annotated[date | None, Query(alias="serviceDateTo")] = None,
+    page: PageNumber = 1,
+    size: PageSize = 10,
+) -> ClaimPage:
+    with PlanJourneyContext() as ctx:
+        found = claim_queries.list_claims(
+            ctx,
+            owner=_owner(user),
+            status=status,
+            plan_id=plan_id,
+            service_date_from=service_date_from,
+            service_date_to=service_date_to,
+            page=page,
+            size=size,
+        )
+    return ClaimPage.of(found)
+
+
+@router.get(
+    "/claims/{id}",
+    response_model=ClaimDetail,
+    summary="A claim with its documents, amounts, decision breakdown and history",
+    responses=error_responses(401, 404, 422, 503),
+)
+def get_claim(user: CurrentUser, claim_id: ClaimId) -> ClaimDetail:
+    with PlanJourneyContext() as ctx:
+        view = claim_queries.get_claim(ctx, claim_id=claim_id, owner=_owner(user))
+    return ClaimDetail.model_validate(
+        {
+            **view.claim,
+            "documents": view.documents,
+            "history": view.history,
+            "links": ClaimLinks.of(claim_id),
+        }
+    )
+
+
+@router.get(
+    "/claims/{id}/history",
+    response_model=ClaimHistory,
+    summary="A claim's status history, in order",
+    responses=error_responses(401, 404, 422, 503),
+)
+def get_claim_history(user: CurrentUser, claim_id: ClaimId) -> ClaimHistory:
+    with PlanJourneyContext() as ctx:
+        rows = claim_queries.claim_history(ctx, claim_id=claim_id, owner=_owner(user))
+    return ClaimHistory(claim_id=claim_id, items=[HistoryEntry.model_validate(row) for row in rows])

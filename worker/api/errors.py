@@ -1,0 +1,174 @@
+"""Every error answers ``{"error": {"code", "message", "field"}}``; nothing else leaves.
+
+Domain errors keep their DOMAIN.md code; FastAPI's own refusals (a bad query parameter, an
+unknown path) get codes of the same form. Stack traces and SQL stay in the logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.exceptions import HTTPException
+
+from models.errors import (
+    BusinessRuleViolation,
+    ErrorCode,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PlanError,
+    StorageUnavailable,
+    ValidationFailed,
+)
+from worker.api.auth import Unauthenticated
+from worker.journey import domain_error_from
+
+log = structlog.get_logger("plan.api")
+
+_CONFLICT_CODES = frozenset({ErrorCode.DUPLICATE_SUBMISSION, ErrorCode.IDEMPOTENCY_CONFLICT})
+_PARAMETER_SOURCES = frozenset({"path", "query", "header", "cookie", "body"})
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorDetail
+
+
+def status_for(error: PlanError) -> int:
+    if isinstance(error, Unauthenticated):
+        return 401
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, InvalidTransition) or error.code in _CONFLICT_CODES:
+        return 409
+    if isinstance(error, StorageUnavailable):
+        return 503
+    if isinstance(error, ValidationFailed | BusinessRuleViolation):
+        return 422
+    return 400
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def plan_error_response(error: PlanError) -> JSONResponse:
+    return error_response(status_for(error), error.code.value, error.message, error.field)
+
+
+def _field_path(loc: Iterable[int | str]) -> str | None:
+    parts = list(loc)
+    if parts and parts[0] in _PARAMETER_SOURCES:
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or None
+
+
+def _request_validation_error(exc: RequestValidationError) -> ValidationFailed:
+    errors = exc.errors()
+    if not errors:
+        return ValidationFailed("The request is not valid", code=ErrorCode.INVALID_INPUT)
+    error = errors[0]
+    field = _field_path(error.get("loc", ()))
+    codes = {code.value: code for code in ErrorCode}
+    code = codes.get(str(error.get("type")), ErrorCode.INVALID_INPUT)
+    message = (
+        f"{field} is required"
+        if error.get("type") == "missing"
+        else f"{field or 'the request'}: {error.get('msg', 'is not valid')}"
+    )
+    return ValidationFailed(message, field=field, code=code)
+
+
+async def _on_plan_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PlanError)
+    if isinstance(exc, StorageUnavailable):
+        log.warning("storage.unavailable", code=exc.code.value, cause=type(exc.__cause__).__name__)
+    return plan_error_response(exc)
+
+
+async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return plan_error_response(_request_validation_error(exc))
+
+
+async def _on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    code = "PLAN_HTTP_" + phrase.upper().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    response = error_response(exc.status_code, code, message)
+    for name, value in (exc.headers or {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _on_database_error(_: Request, exc: Exception) -> JSONResponse:
+    # Raised outside a PlanJourneyContext (which translates its own): a pool timeout, say.
+    error = (
+        domain_error_from(exc)
+        if isinstance(exc, DBAPIError)
+        else StorageUnavailable("The database is unavailable; try again shortly")
+    )
+    log.warning("storage.unavailable", cause=type(exc).__name__)
+    return plan_error_response(error)
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("http.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
+    return error_response(
+        500, "PLAN_SYS_INTERNAL_ERROR", "Something went wrong on our side; try again later"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(PlanError, _on_plan_error)
+    app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(SQLAlchemyError, _on_database_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+_DESCRIPTIONS = {
+    401: "No bearer token, or an expired, badly signed or malformed one",
+    403: "The caller's role may not do this (or a reviewer deciding their own claim)",
+    404: "No such resource, or a claim of another member",
+    409: "The claim's status does not allow this, a duplicate, or a reused Idempotency-Key",
+    422: "The input breaks a rule; field names the input at fault",
+    503: "The database (or, for /ready, the broker) is unavailable; try again",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses, all with the envelope."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorEnvelope, "description": _DESCRIPTIONS[status]}
+        if status == 401:
+            entry["headers"] = {
+                "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
+            }
+        responses[status] = entry
+    return responses

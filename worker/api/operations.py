@@ -1,0 +1,108 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import psycopg
+import redis
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from config import Settings
+from models.errors import ErrorCode
+from worker import claim_queries
+from worker.api.auth import Admin
+from worker.api.errors import error_response, error_responses
+from worker.api.params import AppSettings
+from worker.api.schemas import Health, Readiness
+from worker.db import database_url
+from worker.journey import PlanJourneyContext
+
+router = APIRouter(tags=["operations"])
+
+# A probe that waits longer than its caller's timeout says nothing; answer within it.
+PROBE_TIMEOUT_S = 2
+
+
+@router.get("/health", response_model=Health, summary="The process is up")
+def health() -> Health:
+    return Health(status="ok")
+
+
+def _database_answers(settings: Settings) -> bool:
+    # Its own short-lived connection, not the pool: a pool checkout waits for pool_timeout and
+    # reconnects with the long connect timeout, and readiness must answer fast either way.
+    conninfo = database_url(settings).set(drivername="postgresql").render_as_string(False)
+    try:
+        with psycopg.connect(
+            conninfo,
+            connect_timeout=PROBE_TIMEOUT_S,
+            options=f"-c statement_timeout={PROBE_TIMEOUT_S * 1000}",
+        ) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _broker_answers(broker: redis.Redis[bytes]) -> bool:
+    try:
+        return bool(broker.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    summary="The database and the broker answer",
+    responses=error_responses(503),
+)
+def ready(request: Request, settings: AppSettings) -> Readiness | JSONResponse:
+    database = _database_answers(settings)
+    broker = _broker_answers(request.app.state.broker)
+    if database and broker:
+        return Readiness(status="ready", database="ok", broker="ok")
+    state = {True: "ok", False: "unavailable"}
+    return error_response(
+        503,
+        (ErrorCode.DATABASE_UNAVAILABLE.value if not database else "PLAN_SYS_BROKER_UNAVAILABLE"),
+        f"Not ready: database {state[database]}, broker {state[broker]}",
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (administrator)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **error_responses(401, 403, 503),
+    },
+)
+def metrics(_: Admin) -> Response:
+    with PlanJourneyContext() as ctx:
+        by_status = claim_queries.claims_by_status(ctx)
+        backlog, oldest_age_s = claim_queries.outbox_backlog(ctx)
+    # Read at scrape time into a registry of its own, so the numbers are never stale and the
+    # process-wide registry keeps only what this process measures itself.
+    snapshot = CollectorRegistry()
+    claims = Gauge("plan_claims", "Claims by lifecycle status", ["status"], registry=snapshot)
+    for status, count in by_status.items():
+        claims.labels(status.value).set(count)
+    Gauge("plan_outbox_backlog", "Outbox rows waiting for the relay", registry=snapshot).set(
+        backlog
+    )
+    Gauge(
+        "plan_outbox_oldest_age_seconds",
+        "Age of the oldest outbox row waiting for the relay",
+        registry=snapshot,
+    ).set(oldest_age_s)
+    return Response(
+        generate_latest(REGISTRY) + generate_latest(snapshot),
+        media_type=CONTENT_TYPE_PLAIN_0_0_4,
+    )

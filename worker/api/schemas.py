@@ -1,0 +1,265 @@
+"""What the API answers, in camelCase. Amounts and percentages are decimal strings ("80.00"),
+so that no client reads a rounded float."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from models.enums import (
+    ActorRole,
+    BenefitCategory,
+    ClaimEvent,
+    ClaimStatus,
+    DocumentType,
+    MemberPlanStatus,
+    PlanTier,
+    PlanType,
+    ProcedureType,
+    VerificationStatus,
+)
+from worker.api.errors import ErrorDetail
+from worker.claim_queries import Page
+
+
+def _two_decimals(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_two_decimals, return_type=str, when_used="json"),
+    Field(json_schema_extra={"pattern": r"^[0-9]+\.[0-9]{2}$"}),
+]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, from_attributes=True, frozen=True
+    )
+
+
+class ClaimLinks(_Answer):
+    self: str
+    history: str
+
+    @classmethod
+    def of(cls, claim_id: int) -> ClaimLinks:
+        return cls(self=f"/claims/{claim_id}", history=f"/claims/{claim_id}/history")
+
+
+class ClaimAccepted(_Answer):
+    """A submission or action taken: the claim's id and the status it is now in."""
+
+    id: int
+    status: ClaimStatus
+    replayed: bool = Field(False, description="True when an Idempotency-Key replay found it")
+    links: ClaimLinks
+
+
+class ClaimSummary(_Answer):
+    id: int
+    status: ClaimStatus
+    user_id: str
+    plan_id: int
+    member_plan_id: int
+    procedure_type: ProcedureType
+    procedure_code: str
+    service_date: date
+    amount: Money = Field(validation_alias="claimed_amount")
+    approved_amount: Money | None
+    currency: str
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class Breakdown(_Answer):
+    """FHIR adjudication categories of a decision, as decimal strings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    submitted: str
+    eligible: str
+    deductible: str
+    copay: str
+    coverage_percent: str
+    benefit: str
+    member_responsibility: str
+
+
+class Adjudication(_Answer):
+    """The latest decision or suggestion: why, and how the amounts were reached."""
+
+    model_config = ConfigDict(extra="allow")
+
+    decision: str
+    reason_codes: list[str]
+    breakdown: Breakdown | None = None
+    coverage_id: int | None = None
+
+
+class ClaimDocument(_Answer):
+    id: int
+    type: DocumentType
+    file_name: str
+    mime_type: str
+    size_bytes: int
+    sha256: str | None
+    storage_key: str | None
+    verification_status: VerificationStatus
+    uploaded_at: datetime
+
+
+class HistoryEntry(_Answer):
+    id: int
+    event: ClaimEvent
+    from_status: ClaimStatus
+    to_status: ClaimStatus
+    actor_id: str
+    actor_role: ActorRole
+    reason_code: str | None
+    note: str | None
+    details: dict[str, Any] | None
+    occurred_at: datetime
+
+
+class ClaimDetail(ClaimSummary):
+    diagnosis_code: str | None
+    provider_name: str
+    member_responsibility: Money | None
+    decision_reason_code: str | None
+    adjudication: Adjudication | None
+    notes: str | None
+    info_due_at: datetime | None
+    version: int
+    updated_at: datetime
+    documents: list[ClaimDocument]
+    history: list[HistoryEntry]
+    links: ClaimLinks
+
+
+class _Paged(_Answer):
+    page: int
+    size: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, found: Page) -> Self:
+        return cls.model_validate(
+            {
+                "items": found.items,
+                "page": found.page,
+                "size": found.size,
+                "has_more": found.has_more,
+            }
+        )
+
+
+class ClaimPage(_Paged):
+    items: list[ClaimSummary]
+
+
+class ClaimHistory(_Answer):
+    claim_id: int
+    items: list[HistoryEntry]
+
+
+class BatchItemResult(_Answer):
+    """One item of a batch: its id and status, or the rules it broke."""
+
+    index: int
+    id: int | None = None
+    status: ClaimStatus | None = None
+    replayed: bool | None = None
+    errors: list[ErrorDetail] | None = None
+
+
+class BatchResult(_Answer):
+    results: list[BatchItemResult]
+
+
+class PlanSummary(_Answer):
+    id: int
+    code: str
+    name: str
+    description: str | None
+    type: PlanType
+    tier: PlanTier
+    monthly_premium: Money
+    currency: str
+    annual_deductible: Money
+    out_of_pocket_max: Money | None
+    coinsurance_percent: Money
+    effective_from: date
+    effective_to: date | None
+    active: bool
+
+
+class PlanCoverage(_Answer):
+    id: int
+    procedure_type: ProcedureType
+    procedure_code: str | None
+    coverage_percent: Money
+    copay: Money
+    deductible_applies: bool
+    annual_limit: Money | None
+    waiting_period_days: int
+    preauthorization_required: bool
+    effective_from: date
+    effective_to: date | None
+    active: bool
+
+
+class PlanBenefit(_Answer):
+    id: int
+    category: BenefitCategory
+    code: str
+    name: str
+    description: str | None
+    limitations: str | None
+    coverage_percent: Money | None
+    discount_percent: Money | None
+    annual_limit: Money | None
+    active: bool
+
+
+class PlanDetail(PlanSummary):
+    coverages: list[PlanCoverage]
+    benefits: list[PlanBenefit]
+
+
+class PlanPage(_Paged):
+    items: list[PlanSummary]
+
+
+class Enrolment(_Answer):
+    """One of the caller's enrolments; its ``id`` is the memberPlanId a claim names."""
+
+    id: int
+    plan_id: int
+    plan_code: str
+    plan_name: str
+    plan_type: PlanType
+    member_number: str
+    start_date: date
+    end_date: date | None
+    status: MemberPlanStatus
+
+
+class Enrolments(_Answer):
+    items: list[Enrolment]
+
+
+class Health(_Answer):
+    status: str
+
+
+class Readiness(_Answer):
+    status: str
+    database: str
+    broker: str
