@@ -654,7 +654,7 @@ def _authorize(claim: ClaimState, command: ClaimCommand) -> None:
     actor = command.actor
     if actor.role is ActorRole.MEMBER and claim.user_id != actor.id:
         raise NotFound("No such claim")
-    if actor.role is ActorRole.REVIEWER and claim.user_id == actor.id:
+    if actor.role in (ActorRole.REVIEWER, ActorRole.ADMIN) and claim.user_id == actor.id:
         raise Forbidden(
             "A reviewer may not decide a claim they submitted", code=ErrorCode.SELF_REVIEW
         )

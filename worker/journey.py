@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.errors import (
@@ -22,6 +22,7 @@ from models.errors import (
     ErrorCode,
     PlanError,
     StorageUnavailable,
+    ValidationFailed,
 )
 from worker.db import get_session_factory
 
@@ -54,6 +55,11 @@ def domain_error_from(error: DBAPIError) -> PlanError:
         return BusinessRuleViolation(
             f"The change breaks the data rule {constraint or 'of the schema'}",
             code=ErrorCode.INTEGRITY_VIOLATION,
+        )
+    if isinstance(error, DataError):
+        return ValidationFailed(
+            "A value is not acceptable to the database (out of range or not valid text)",
+            code=ErrorCode.INVALID_INPUT,
         )
     if isinstance(error, OperationalError) or isinstance(
         error.orig, pg_errors.OperationalError | pg_errors.SerializationFailure

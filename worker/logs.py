@@ -30,5 +30,5 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    for noisy in ("uvicorn.access", "httpx"):
+    for noisy in ("uvicorn.access", "httpx", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
