@@ -37,9 +37,18 @@ def _flower(args: argparse.Namespace) -> int:
     # Flower reads its options from FLOWER_* variables; the credentials come from the settings
     # so that production refuses to start with the development default.
     os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
-    os.execvp(  # noqa: S606
-        "celery",
-        ["celery", "-A", "worker", "flower", f"--port={settings.flower_port}", *args.extra],
+    os.execv(  # noqa: S606
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "flower",
+            f"--port={settings.flower_port}",
+            *args.extra,
+        ],
     )
 
 

@@ -1,0 +1,538 @@
+"""``make demo``: the main job end to end, with embedded defaults.
+
+Migrates a database of its own, seeds it, starts the web, worker, relay, beat and Flower
+processes, submits a few hundred claims through the HTTP endpoint as the seeded members,
+reviews the queue as a reviewer, answers information requests as the members, shows the
+claims moving, prints what happened, and stops everything it started. It exits non-zero if
+any accepted claim was lost or got stuck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from config.settings import DEVELOPMENT_JWT_SECRET, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMBERS = ("seed-user-1", "seed-user-2", "seed-user-3")
+REVIEWER = "seed-reviewer-1"
+DEMO_DATABASE = "plan_demo"
+DEMO_REDIS_DB = 9
+console = Console(width=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """The processes the demo starts, stopped in reverse order whatever happens."""
+
+    env: dict[str, str]
+    logs: Path
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append((name, process))
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None:
+                raise SystemExit(
+                    f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}"
+                )
+
+
+def wait_for(probe: Any, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def prepare_database(admin_url: str) -> str:
+    url = make_url(admin_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    return url.set(database=DEMO_DATABASE).render_as_string(hide_password=False)
+
+
+def own_broker(broker_url: str) -> str:
+    base = broker_url.rsplit("/", 1)[0] if broker_url.count("/") > 2 else broker_url
+    demo_url = f"{base}/{DEMO_REDIS_DB}"
+    redis.Redis.from_url(demo_url).flushdb()
+    return demo_url
+
+
+class Client:
+    def __init__(self, base_url: str, settings: Settings) -> None:
+        from worker.api.auth import issue_token
+
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.tokens = {
+            member: issue_token(settings, subject=member, role="member") for member in MEMBERS
+        }
+        self.tokens[REVIEWER] = issue_token(settings, subject=REVIEWER, role="reviewer")
+        self.tokens["admin"] = issue_token(settings, subject="demo-admin", role="admin")
+
+    def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}", **kwargs.pop("headers", {})}
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+
+def claim_mix(
+    enrolments: dict[str, list[dict[str, Any]]], count: int
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(member, kind, body): small with receipts, large, without documents, invalid."""
+    chooser = random.Random(20261125)
+    today = date.today()
+    receipt = {
+        "type": "RECEIPT",
+        "fileName": "receipt.pdf",
+        "mimeType": "application/pdf",
+        "sizeBytes": 48_213,
+    }
+    kinds = (
+        ["small"] * 50
+        + ["large"] * 20
+        + ["no_documents"] * 15
+        + ["invalid"] * 10
+        + ["duplicate"] * 5
+    )
+    previous: dict[str, dict[str, Any]] = {}
+    for number in range(count):
+        member = MEMBERS[number % len(MEMBERS)]
+        enrolment = enrolments[member][0]
+        kind = chooser.choice(kinds)
+        body: dict[str, Any] = {
+            "memberPlanId": enrolment["id"],
+            "procedureType": chooser.choice(["CONSULTATION", "LABORATORY", "DIAGNOSTIC"]),
+            "procedureCode": f"P{number:05d}",
+            "diagnosisCode": chooser.choice(["J45.909", "K08", "E11.9", "M54.5"]),
+            "providerName": f"Clinic {chooser.randint(1, 40)}",
+            "serviceDate": (today - timedelta(days=chooser.randint(1, 300))).isoformat(),
+            "amount": str(Decimal(chooser.randint(2_000, 9_500)) / 100),
+            "currency": "BRL",
+            "documents": [receipt],
+        }
+        if kind == "large":
+            body["amount"] = str(Decimal(chooser.randint(40_000, 450_000)) / 100)
+        elif kind == "no_documents":
+            body["documents"] = []
+        elif kind == "invalid":
+            body.update(
+                chooser.choice(
+                    [
+                        {"amount": "-10.00"},
+                        {"procedureCode": "bad code!"},
+                        {"diagnosisCode": "123"},
+                        {"serviceDate": (today + timedelta(days=3)).isoformat()},
+                        {
+                            "documents": [
+                                {
+                                    **receipt,
+                                    "mimeType": "application/x-msdownload",
+                                    "fileName": "setup.exe",
+                                }
+                            ]
+                        },
+                    ]
+                )
+            )
+        elif kind == "duplicate" and member in previous:
+            body = dict(previous[member])
+        previous[member] = body
+        yield member, kind, body
+
+
+def count_by_status(database_url: str) -> Counter[str]:
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM plan.claims WHERE idempotency_key LIKE 'demo-%%' "
+            "GROUP BY status"
+        ).fetchall()
+    return Counter({status: count for status, count in rows})
+
+
+def owed_steps(database_url: str) -> int:
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM plan.claims WHERE next_step IS NOT NULL "
+            "AND idempotency_key LIKE 'demo-%%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def run(claims: int) -> int:
+    admin_url = os.environ.get(
+        "DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    broker_url = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
+    database_url = prepare_database(admin_url)
+    broker = own_broker(broker_url)
+    web_port, flower_port = free_port(), free_port()
+    logs = Path(tempfile.mkdtemp(prefix="plan-demo-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATABASE_SSL": os.environ.get("DATABASE_SSL", "false"),
+        "BROKER_URL": broker,
+        "ENVIRONMENT": "development",
+        "JWT_SECRET": os.environ.get("JWT_SECRET", DEVELOPMENT_JWT_SECRET),
+        "FLOWER_PORT": str(flower_port),
+        "SWEEPER_INTERVAL_S": "5",
+        "SWEEPER_STALE_AFTER_S": "10",
+        "PORT": str(web_port),
+    }
+    settings = Settings.model_validate({"jwt_secret": env["JWT_SECRET"]})
+
+    console.rule("[bold]Plan Service demo")
+    console.print(f"database {make_url(database_url).render_as_string()}  broker {broker}")
+    console.print(f"logs in {logs}")
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    console.print("migrated: alembic upgrade head")
+    seeded = subprocess.run(
+        [sys.executable, "-m", "worker.seed"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    console.print(seeded.stdout.strip())
+
+    stack = Stack(env, logs)
+    with ExitStack() as cleanup:
+        cleanup.callback(stack.stop)
+        stack.start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "worker.api.app:app_factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(web_port),
+                "--no-access-log",
+            ],
+        )
+        stack.start(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "--queues",
+                "claims,reviews,ingest,maintenance",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"demo-{uuid.uuid4().hex[:6]}@%h",
+            ],
+        )
+        stack.start("relay", [sys.executable, "-m", "worker.cli", "relay"])
+        stack.start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(logs / "beat-schedule"),
+            ],
+        )
+        stack.start("flower", [sys.executable, "-m", "worker.cli", "flower"])
+        base_url = f"http://127.0.0.1:{web_port}"
+        console.print(f"web {base_url}/docs   Flower http://127.0.0.1:{flower_port}")
+        wait_for(
+            lambda: httpx.get(f"{base_url}/ready").status_code == 200,
+            timeout=60,
+            what="the web process",
+        )
+        stack.check_alive()
+        client = Client(base_url, settings)
+        return drive(client, stack, database_url, claims, flower_port)
+
+
+def drive(client: Client, stack: Stack, database_url: str, count: int, flower_port: int) -> int:
+    enrolments = {
+        member: client.call(member, "GET", "/me/plans").json()["items"] for member in MEMBERS
+    }
+    answers: Counter[str] = Counter()
+    accepted: set[int] = set()
+    started = time.monotonic()
+
+    def submit(item: tuple[int, tuple[str, str, dict[str, Any]]]) -> tuple[str, int, int | None]:
+        number, (member, kind, body) = item
+        response = client.call(
+            member, "POST", "/claims", json=body, headers={"Idempotency-Key": f"demo-{number}"}
+        )
+        claim_id = response.json().get("id") if response.status_code == 202 else None
+        return kind, response.status_code, claim_id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for kind, status, claim_id in pool.map(submit, enumerate(claim_mix(enrolments, count))):
+            answers[f"{kind} → {status}"] += 1
+            if claim_id is not None:
+                accepted.add(claim_id)
+    submitted_in = time.monotonic() - started
+    console.print(f"submitted {count} requests in {submitted_in:.1f}s: {len(accepted)} accepted")
+
+    reviewed = Counter[str]()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("claims settling", total=len(accepted))
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            stack.check_alive()
+            reviewed += review_round(client)
+            statuses = count_by_status(database_url)
+            moving = statuses["SUBMITTED"] + owed_steps(database_url)
+            progress.update(bar, completed=len(accepted) - moving)
+            if (
+                moving == 0
+                and not review_queue(client)
+                and statuses["ADDITIONAL_INFO_REQUIRED"] == 0
+            ):
+                break
+            time.sleep(0.3)
+    elapsed = time.monotonic() - started
+    return report(client, database_url, accepted, answers, reviewed, elapsed, flower_port)
+
+
+def review_queue(client: Client) -> list[dict[str, Any]]:
+    return list(client.call(REVIEWER, "GET", "/review-queue", params={"size": 100}).json()["items"])
+
+
+def review_round(client: Client) -> Counter[str]:
+    """The reviewer works the queue; members answer requests for information."""
+    done: Counter[str] = Counter()
+    for position, claim in enumerate(review_queue(client)):
+        claimed = Decimal(claim["amount"])
+        if position % 5 == 4:
+            decision = {
+                "decision": "reject",
+                "reasonCode": "NOT_MEDICALLY_NECESSARY",
+                "note": "Reviewed by the demo",
+            }
+        elif position % 5 == 3:
+            decision = {"decision": "request_info", "reasonCode": "INSUFFICIENT_DOCUMENTATION"}
+        else:
+            approved = (claimed * Decimal("0.8")).quantize(Decimal("0.01"))
+            decision = {
+                "decision": "approve",
+                "reasonCode": "REVIEWER_DECISION",
+                "approvedAmount": str(approved),
+            }
+        response = client.call(REVIEWER, "POST", f"/claims/{claim['id']}/decision", json=decision)
+        done[f"{decision['decision']} → {response.status_code}"] += 1
+    for member in MEMBERS:
+        waiting = client.call(
+            member, "GET", "/claims", params={"status": "ADDITIONAL_INFO_REQUIRED", "size": 100}
+        ).json()
+        for claim in waiting["items"]:
+            response = client.call(
+                member,
+                "POST",
+                f"/claims/{claim['id']}/additional-info",
+                json={
+                    "note": "Receipt attached",
+                    "documents": [
+                        {
+                            "type": "RECEIPT",
+                            "fileName": "receipt.png",
+                            "mimeType": "image/png",
+                            "sizeBytes": 120_000,
+                        }
+                    ],
+                },
+            )
+            done[f"provide_info → {response.status_code}"] += 1
+    return done
+
+
+def report(
+    client: Client,
+    database_url: str,
+    accepted: set[int],
+    answers: Counter[str],
+    reviewed: Counter[str],
+    elapsed: float,
+    flower_port: int,
+) -> int:
+    statuses = count_by_status(database_url)
+    table = Table(title="Claims per status")
+    table.add_column("status")
+    table.add_column("claims", justify="right")
+    for status, number in sorted(statuses.items()):
+        table.add_row(status, str(number))
+    table.add_row("[bold]total", f"[bold]{sum(statuses.values())}")
+    console.print(table)
+
+    answers_table = Table(title="HTTP answers to the submissions")
+    answers_table.add_column("kind → status")
+    answers_table.add_column("count", justify="right")
+    for key, number in sorted(answers.items()):
+        answers_table.add_row(key, str(number))
+    for key, number in sorted(reviewed.items()):
+        answers_table.add_row(f"review: {key}", str(number))
+    console.print(answers_table)
+
+    settled = sum(statuses.values()) - statuses["SUBMITTED"]
+    console.print(
+        f"throughput: {len(accepted)} claims settled in {elapsed:.1f}s "
+        f"({len(accepted) / elapsed:.0f} claims/s end to end, reviews included)"
+    )
+    show_audit_trail(client, database_url)
+    console.print(
+        f"Flower: http://127.0.0.1:{flower_port} (basic auth from FLOWER_BASIC_AUTH) "
+        f"saw {flower_task_count(flower_port)} tasks; it stops with the demo"
+    )
+
+    lost = len(accepted) - sum(statuses.values())
+    stuck = statuses["SUBMITTED"] + owed_steps(database_url)
+    if lost or stuck or settled != len(accepted):
+        console.print(f"[red]FAILED: {lost} lost, {stuck} stuck")
+        return 1
+    console.print("[green]every accepted claim was stored and settled; none lost, none stuck")
+    return 0
+
+
+def flower_task_count(port: int) -> int | str:
+    user, _, password = os.environ.get("FLOWER_BASIC_AUTH", "admin:admin").partition(":")
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/tasks", auth=(user, password), timeout=5)
+        return (
+            len(answer.json()) if answer.status_code == 200 else f"no answer ({answer.status_code})"
+        )
+    except (httpx.HTTPError, ValueError):
+        return "no answer"
+
+
+def show_audit_trail(client: Client, database_url: str) -> None:
+    """The full trail of the demo claim that travelled furthest."""
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT h.claim_id FROM plan.claim_status_history h "
+            "JOIN plan.claims c ON c.id = h.claim_id "
+            "WHERE c.idempotency_key LIKE 'demo-%%' AND c.status = 'APPROVED' "
+            "GROUP BY h.claim_id ORDER BY count(*) DESC, h.claim_id LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return
+    claim = client.call("admin", "GET", f"/claims/{row[0]}").json()
+    console.rule(f"Claim {claim['id']}: audit trail")
+    console.print(
+        f"claimed {claim['amount']} {claim['currency']}, approved "
+        f"{claim.get('approvedAmount')}, member pays {claim.get('memberResponsibility')}"
+    )
+    breakdown = (claim.get("adjudication") or {}).get("breakdown") or {}
+    if breakdown:
+        console.print("breakdown: " + ", ".join(f"{k} {v}" for k, v in breakdown.items()))
+    trail = Table()
+    for column in ("at", "event", "from", "to", "actor", "reason"):
+        trail.add_column(column)
+    for row in claim["history"]:
+        trail.add_row(
+            row["occurredAt"][11:23],
+            row["event"],
+            row["fromStatus"],
+            row["toStatus"],
+            f"{row['actorRole']}:{row['actorId']}",
+            row.get("reasonCode") or "",
+        )
+    console.print(trail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--claims", type=int, default=300, help="submissions to send")
+    args = parser.parse_args()
+    raise SystemExit(run(args.claims))
+
+
+if __name__ == "__main__":
+    main()
