@@ -901,6 +901,23 @@ def _uncovered_breakdown(claimed: Decimal, approved: Decimal) -> rules.Breakdown
     )
 
 
+def coverage_facts(coverage: Coverage) -> rules.CoverageFacts:
+    return rules.CoverageFacts(
+        coverage_id=coverage.id,
+        procedure_type=ProcedureType(coverage.procedure_type),
+        procedure_code=coverage.procedure_code,
+        coverage_percent=coverage.coverage_percent,
+        copay=coverage.copay,
+        deductible_applies=coverage.deductible_applies,
+        annual_limit=coverage.annual_limit,
+        waiting_period_days=coverage.waiting_period_days,
+        preauthorization_required=coverage.preauthorization_required,
+        effective_from=coverage.effective_from,
+        effective_to=coverage.effective_to,
+        active=coverage.active,
+    )
+
+
 def load_adjudication_facts(
     ctx: PlanJourneyContext, claims: Sequence[ClaimState], *, lock_totals: bool
 ) -> AdjudicationFacts:
@@ -927,22 +944,7 @@ def load_adjudication_facts(
     for coverage in ctx.session.scalars(
         sa.select(Coverage).where(in_array(Coverage.plan_id, plan_ids))
     ):
-        coverages.setdefault(coverage.plan_id, []).append(
-            rules.CoverageFacts(
-                coverage_id=coverage.id,
-                procedure_type=ProcedureType(coverage.procedure_type),
-                procedure_code=coverage.procedure_code,
-                coverage_percent=coverage.coverage_percent,
-                copay=coverage.copay,
-                deductible_applies=coverage.deductible_applies,
-                annual_limit=coverage.annual_limit,
-                waiting_period_days=coverage.waiting_period_days,
-                preauthorization_required=coverage.preauthorization_required,
-                effective_from=coverage.effective_from,
-                effective_to=coverage.effective_to,
-                active=coverage.active,
-            )
-        )
+        coverages.setdefault(coverage.plan_id, []).append(coverage_facts(coverage))
     documents: dict[int, set[DocumentType]] = {}
     for row in ctx.execute(
         sa.select(documents_t.c.claim_id, documents_t.c.type).where(

@@ -49,6 +49,7 @@ from models.tables import (
     MemberYearTotals,
     Plan,
 )
+from worker.claim_service import coverage_facts
 from worker.journey import PlanJourneyContext
 
 SEED_NAMESPACE = uuid.UUID("fb93fe2b-b2a0-4997-8757-163194d930db")
@@ -827,7 +828,7 @@ class _ClaimSeeder:
         }
         self.coverages: dict[int, list[rules.CoverageFacts]] = {}
         for row in ctx.session.scalars(sa.select(Coverage).where(Coverage.plan_id.in_(plan_ids))):
-            self.coverages.setdefault(row.plan_id, []).append(_coverage_facts(row))
+            self.coverages.setdefault(row.plan_id, []).append(coverage_facts(row))
         self.totals: dict[tuple[int, int], tuple[Decimal, Decimal]] = {
             (row.member_plan_id, row.year): (row.deductible_paid, row.out_of_pocket_paid)
             for row in ctx.session.scalars(
@@ -1128,23 +1129,6 @@ class _ClaimSeeder:
                 )
             )
             self.inserted["coverage_usage"] += len(self.dirty_usage)
-
-
-def _coverage_facts(row: Coverage) -> rules.CoverageFacts:
-    return rules.CoverageFacts(
-        coverage_id=row.id,
-        procedure_type=ProcedureType(row.procedure_type),
-        procedure_code=row.procedure_code,
-        coverage_percent=row.coverage_percent,
-        copay=row.copay,
-        deductible_applies=row.deductible_applies,
-        annual_limit=row.annual_limit,
-        waiting_period_days=row.waiting_period_days,
-        preauthorization_required=row.preauthorization_required,
-        effective_from=row.effective_from,
-        effective_to=row.effective_to,
-        active=row.active,
-    )
 
 
 def _actor(event: ClaimEvent, user_id: str) -> Actor:
