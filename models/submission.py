@@ -404,3 +404,25 @@ def first_error(exc: ValidationError) -> ValidationFailed:
     if not errors:
         return ValidationFailed("the request is not valid", code=ErrorCode.INVALID_INPUT)
     return errors[0]
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def refuse_unstorable_text(value: object, path: str = "") -> None:
+    """Raise for the first string (key or value) holding NUL or a lone surrogate."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValidationFailed(
+                f"{path or 'the request body'} must not contain NUL or unpaired surrogate"
+                " characters",
+                field=path or None,
+                code=ErrorCode.INVALID_INPUT,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_unstorable_text(key, path)
+            refuse_unstorable_text(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_unstorable_text(item, f"{path}[{index}]")

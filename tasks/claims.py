@@ -11,20 +11,17 @@ from typing import Any
 
 import structlog
 from celery import shared_task
-from pydantic import ValidationError
 
 from config import get_settings
 from models.commands import ClaimCommand
 from models.enums import ClaimEvent
-from models.submission import QueuedClaim, all_errors
 from tasks.base import PlanTask
 from worker.claim_service import (
     AutomaticStep,
     Outcome,
-    SubmissionRequest,
     advance_claims,
     apply_commands,
-    submit_claims,
+    submit_queued_claims,
 )
 from worker.dead_letters import record_dead_letter
 from worker.journey import PlanJourneyContext
@@ -125,33 +122,23 @@ def ingest_batch(self: PlanTask, claims: list[Any]) -> dict[str, int]:
 
 
 def _ingest(task: PlanTask, claims: list[Any]) -> dict[str, int]:
-    settings = get_settings()
-    context = {"filing_window_days": settings.filing_window_days}
-    requests: list[SubmissionRequest] = []
-    positions: list[int] = []
+    # Without a key of its own, an item is keyed by the message id (the same on every
+    # redelivery) and its position, so a redelivered message never files a claim twice.
+    with PlanJourneyContext() as ctx:
+        outcomes = submit_queued_claims(
+            ctx,
+            claims,
+            get_settings(),
+            fallback_key=lambda position: f"task:{task.request.id}:{position}",
+        )
+        ctx.commit()
     counts: Counter[str] = Counter()
-    for position, raw in enumerate(claims):
-        try:
-            queued = QueuedClaim.model_validate(raw, context=context)
-        except ValidationError as invalid:
-            _record_invalid(task, raw, [e.as_dict() for e in all_errors(invalid)])
-            counts["invalid"] += 1
-            continue
-        # Without a key of its own, the message's id (the same on every redelivery) and its
-        # position keep a redelivered message from filing the claim twice.
-        key = queued.idempotency_key or f"task:{task.request.id}:{position}"
-        requests.append(SubmissionRequest(queued.user_id, queued, key))
-        positions.append(position)
-    if requests:
-        with PlanJourneyContext() as ctx:
-            results = submit_claims(ctx, requests, settings)
-            ctx.commit()
-        for position, result in zip(positions, results, strict=True):
-            if result.error is not None:
-                _record_invalid(task, claims[position], [result.error.as_dict()])
-                counts["refused"] += 1
-            else:
-                counts["replayed" if result.replayed else "submitted"] += 1
+    for outcome in outcomes:
+        if outcome.result is None:
+            _record_invalid(task, claims[outcome.index], [e.as_dict() for e in outcome.errors])
+            counts["refused"] += 1
+        else:
+            counts["replayed" if outcome.result.replayed else "submitted"] += 1
     return dict(counts)
 
 

@@ -9,13 +9,14 @@ any automatic follow-up as outbox work; nothing is published from here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from config import Settings
@@ -38,9 +39,10 @@ from models.errors import (
     InvalidTransition,
     NotFound,
     PlanError,
+    ValidationFailed,
 )
 from models.lifecycle import can_fire, domain_event_name, fire
-from models.submission import ClaimSubmission
+from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
 from models.tables import (
     Claim,
     ClaimStatusHistory,
@@ -390,6 +392,54 @@ def submit_claims(
                 else SubmissionResult(None, None, error=_duplicate_error())
             )
     return [result for result in results if result is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSubmission:
+    """One item of a batch from a partner: the claim it became, or why it was refused."""
+
+    index: int
+    result: SubmissionResult | None = None
+    errors: tuple[PlanError, ...] = ()
+
+
+def submit_queued_claims(
+    ctx: PlanJourneyContext,
+    items: Sequence[Any],
+    settings: Settings,
+    *,
+    fallback_key: Callable[[int], str | None] = lambda _: None,
+) -> list[QueuedSubmission]:
+    """Validate each item (models.submission.QueuedClaim) and submit the valid ones together.
+
+    Used by ``POST /claims/batch`` and the ``ingest`` queue. ``fallback_key`` names the
+    idempotency key of an item that brings none (the ingest task derives it from the message).
+    The caller commits.
+    """
+    context = {"filing_window_days": settings.filing_window_days}
+    outcomes: list[QueuedSubmission | None] = [None] * len(items)
+    requests: list[SubmissionRequest] = []
+    positions: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            refuse_unstorable_text(item)
+            claim = QueuedClaim.model_validate(item, context=context)
+        except ValidationError as invalid:
+            outcomes[index] = QueuedSubmission(index, errors=tuple(all_errors(invalid)))
+            continue
+        except ValidationFailed as refusal:
+            outcomes[index] = QueuedSubmission(index, errors=(refusal,))
+            continue
+        key = claim.idempotency_key or fallback_key(index)
+        requests.append(SubmissionRequest(claim.user_id, claim, key))
+        positions.append(index)
+    for index, result in zip(positions, submit_claims(ctx, requests, settings), strict=True):
+        outcomes[index] = (
+            QueuedSubmission(index, errors=(result.error,))
+            if result.error is not None
+            else QueuedSubmission(index, result=result)
+        )
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _duplicate_error() -> BusinessRuleViolation:

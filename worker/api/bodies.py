@@ -8,21 +8,19 @@ mode instead, which the amount rules read exactly.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from models.errors import ErrorCode, ValidationFailed
-from models.submission import first_error
+from models.submission import first_error, refuse_unstorable_text
 
 M = TypeVar("M", bound=BaseModel)
 
 # PostgreSQL text refuses NUL, and UTF-8 cannot encode a lone surrogate; JSON can carry
 # either only as a \u escape, so bodies without one skip the walk.
 _ESCAPE = b"\\u"
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _not_a_json_constant(name: str) -> object:
@@ -36,25 +34,6 @@ def read_json(raw: bytes) -> Any:
         raise ValidationFailed(
             "The request body must be a JSON document", code=ErrorCode.INVALID_INPUT
         ) from None
-
-
-def refuse_unstorable_text(value: object, path: str = "") -> None:
-    """Raise for the first string (key or value) holding NUL or a lone surrogate."""
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value):
-            raise ValidationFailed(
-                f"{path or 'the request body'} must not contain NUL or unpaired surrogate"
-                " characters",
-                field=path or None,
-                code=ErrorCode.INVALID_INPUT,
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_unstorable_text(key, path)
-            refuse_unstorable_text(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            refuse_unstorable_text(item, f"{path}[{index}]")
 
 
 def validate(model: type[M], document: object, context: dict[str, Any] | None = None) -> M:

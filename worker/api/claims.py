@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import ValidationError
 
 from config import Settings
 from models.commands import ClaimCommand, DocumentRef
@@ -24,13 +23,11 @@ from models.submission import (
     AdditionalInfo,
     ClaimSubmission,
     DocumentIn,
-    QueuedClaim,
     ReviewDecision,
-    all_errors,
 )
 from worker import claim_queries
 from worker.api.auth import Admin, CurrentUser, Member, Reviewer, User
-from worker.api.bodies import parse_body, read_json, refuse_unstorable_text
+from worker.api.bodies import parse_body, read_json
 from worker.api.errors import ErrorDetail, error_responses
 from worker.api.params import (
     MAX_ID,
@@ -57,6 +54,7 @@ from worker.claim_service import (
     apply_commands,
     refuse_if_any,
     submit_claims,
+    submit_queued_claims,
 )
 from worker.journey import PlanJourneyContext
 
@@ -163,35 +161,22 @@ def submit_claim(
     openapi_extra=json_request_body("ClaimBatch"),
 )
 def submit_claim_batch(user: Admin, settings: AppSettings, body: RawJson) -> BatchResult:
-    items = _batch_items(body)
-    context = {"filing_window_days": settings.filing_window_days}
-    results: list[BatchItemResult | None] = [None] * len(items)
-    requests: list[SubmissionRequest] = []
-    positions: list[int] = []
-    for index, item in enumerate(items):
-        try:
-            refuse_unstorable_text(item)
-            claim = QueuedClaim.model_validate(item, context=context)
-        except ValidationError as exc:
-            results[index] = _item_errors(index, all_errors(exc))
-            continue
-        except ValidationFailed as refusal:
-            results[index] = _item_errors(index, [refusal])
-            continue
-        requests.append(SubmissionRequest(claim.user_id, claim, claim.idempotency_key))
-        positions.append(index)
-    if requests:
-        with PlanJourneyContext() as ctx:
-            submitted = submit_claims(ctx, requests, settings)
-            ctx.commit()
-        for index, result in zip(positions, submitted, strict=True):
-            if result.error is not None:
-                results[index] = _item_errors(index, [result.error])
-            else:
-                results[index] = BatchItemResult(
-                    index=index, id=result.claim_id, status=result.status, replayed=result.replayed
-                )
-    return BatchResult(results=[result for result in results if result is not None])
+    with PlanJourneyContext() as ctx:
+        outcomes = submit_queued_claims(ctx, _batch_items(body), settings)
+        ctx.commit()
+    return BatchResult(
+        results=[
+            _item_errors(outcome.index, outcome.errors)
+            if outcome.result is None
+            else BatchItemResult(
+                index=outcome.index,
+                id=outcome.result.claim_id,
+                status=outcome.result.status,
+                replayed=outcome.result.replayed,
+            )
+            for outcome in outcomes
+        ]
+    )
 
 
 def _batch_items(body: bytes) -> list[Any]:
