@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -11,6 +12,7 @@ from kombu import Exchange, Queue
 
 from config import Settings, get_settings
 from worker.db import dispose_after_fork
+from worker.metrics import TASK_LATENCY
 
 CLAIMS_QUEUE = "claims"
 REVIEWS_QUEUE = "reviews"
@@ -109,15 +111,25 @@ def _structured_logs(**_: Any) -> None:
     configure_logging(get_settings())
 
 
+_started: dict[str, float] = {}
+
+
 @task_prerun.connect
 def _bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(task_id=task_id, task=getattr(task, "name", None))
+    if task_id is not None:
+        _started[task_id] = time.perf_counter()
 
 
 @task_postrun.connect
-def _unbind_task(**_: Any) -> None:
+def _unbind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     structlog.contextvars.clear_contextvars()
+    started = _started.pop(task_id, None) if task_id is not None else None
+    if started is not None:
+        TASK_LATENCY.labels(task=getattr(task, "name", "unknown")).observe(
+            time.perf_counter() - started
+        )
 
 
 app = create_app()

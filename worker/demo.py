@@ -230,6 +230,8 @@ def run(claims: int) -> int:
     broker = own_broker(broker_url)
     web_port, flower_port = free_port(), free_port()
     logs = Path(tempfile.mkdtemp(prefix="plan-demo-"))
+    metrics_dir = logs / "metrics"
+    metrics_dir.mkdir()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -241,6 +243,8 @@ def run(claims: int) -> int:
         "SWEEPER_INTERVAL_S": "5",
         "SWEEPER_STALE_AFTER_S": "10",
         "PORT": str(web_port),
+        # Every process of the demo writes its metrics here; /metrics shows them together.
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     settings = Settings.model_validate({"jwt_secret": env["JWT_SECRET"]})
 
@@ -466,6 +470,7 @@ def report(
         f"({len(accepted) / elapsed:.0f} claims/s end to end, reviews included)"
     )
     show_audit_trail(client, database_url)
+    show_metrics(client)
     console.print(
         f"Flower: http://127.0.0.1:{flower_port} (basic auth from FLOWER_BASIC_AUTH) "
         f"saw {flower_task_count(flower_port)} tasks; it stops with the demo"
@@ -489,6 +494,17 @@ def flower_task_count(port: int) -> int | str:
         )
     except (httpx.HTTPError, ValueError):
         return "no answer"
+
+
+def show_metrics(client: Client) -> None:
+    text = client.call("admin", "GET", "/metrics").text
+    wanted = (
+        "plan_claim_outcomes_total",
+        "plan_task_duration_seconds_count",
+        "plan_outbox_backlog",
+    )
+    lines = [line for line in text.splitlines() if line.startswith(wanted)]
+    console.print("metrics (GET /metrics): " + "; ".join(lines[:8]))
 
 
 def show_audit_trail(client: Client, database_url: str) -> None:

@@ -6,7 +6,7 @@ import psycopg
 import redis
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from config import Settings
@@ -84,7 +84,7 @@ def ready(request: Request, settings: AppSettings) -> Readiness | JSONResponse:
         **error_responses(401, 403, 503),
     },
 )
-def metrics(_: Admin) -> Response:
+def metrics(_: Admin, settings: AppSettings) -> Response:
     with PlanJourneyContext() as ctx:
         by_status = claim_queries.claims_by_status(ctx)
         backlog, oldest_age_s = claim_queries.outbox_backlog(ctx)
@@ -103,6 +103,21 @@ def metrics(_: Admin) -> Response:
         registry=snapshot,
     ).set(oldest_age_s)
     return Response(
-        generate_latest(REGISTRY) + generate_latest(snapshot),
+        generate_latest(_process_metrics(settings)) + generate_latest(snapshot),
         media_type=CONTENT_TYPE_PLAIN_0_0_4,
     )
+
+
+def _process_metrics(settings: Settings) -> CollectorRegistry:
+    """This process's metrics, or every process's on this host in multiprocess mode.
+
+    With PROMETHEUS_MULTIPROC_DIR set for the web, worker and relay processes of a host, the
+    workers' step outcomes and task latencies show here too.
+    """
+    if settings.prometheus_multiproc_dir is None:
+        return REGISTRY
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+        combined, path=settings.prometheus_multiproc_dir
+    )
+    return combined
