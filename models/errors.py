@@ -66,3 +66,7 @@ class StorageUnavailable(PlanError):
     """The database could not be reached; the caller may retry."""
 
     code = ErrorCode.DATABASE_UNAVAILABLE
+
+
+class ConcurrentChange(StorageUnavailable):
+    """Another transaction changed the same rows first; running again resolves it."""

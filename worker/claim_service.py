@@ -583,14 +583,24 @@ def lock_claims(ctx: PlanJourneyContext, claim_ids: Iterable[int]) -> dict[int, 
     return {row.id: ClaimState(**row._asdict()) for row in rows}
 
 
-def _applied_event_ids(ctx: PlanJourneyContext, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+def _applied_event_ids(
+    ctx: PlanJourneyContext, event_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Event ids already in the history, with the claim each was applied to."""
     ids = list(set(event_ids))
     if not ids:
-        return set()
-    return set(
-        ctx.session.scalars(
-            sa.select(history_t.c.event_id).where(in_array(history_t.c.event_id, ids))
+        return {}
+    rows = ctx.execute(
+        sa.select(history_t.c.event_id, history_t.c.claim_id).where(
+            in_array(history_t.c.event_id, ids)
         )
+    )
+    return {row.event_id: row.claim_id for row in rows}
+
+
+def _reused_event_id() -> BusinessRuleViolation:
+    return BusinessRuleViolation(
+        "This event id was already used for another claim", code=ErrorCode.IDEMPOTENCY_CONFLICT
     )
 
 
@@ -620,6 +630,11 @@ def apply_commands(
             )
             continue
         if command.event_id in applied_before:
+            if applied_before[command.event_id] != claim.id:
+                outcomes.append(
+                    Outcome(claim.id, command.event_id, "refused", _reused_event_id(), claim.status)
+                )
+                continue
             outcomes.append(Outcome(claim.id, command.event_id, "duplicate", None, claim.status))
             continue
         try:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.errors import (
     BusinessRuleViolation,
+    ConcurrentChange,
     ErrorCode,
     PlanError,
     StorageUnavailable,
@@ -45,24 +47,39 @@ _CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
 }
 
 
-def domain_error_from(error: DBAPIError) -> PlanError:
-    """Translate a database error into a domain error; never echo SQL or parameters."""
-    if isinstance(error, IntegrityError):
-        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None) or ""
+_RACED_CONSTRAINTS = frozenset(
+    {"uq_claim_status_history_event_id", "pk_member_year_totals", "pk_coverage_usage"}
+)
+
+
+def domain_error_from(error: DBAPIError | psycopg.Error) -> PlanError:
+    """Translate a database error into a domain error; never echo SQL or parameters.
+
+    Takes SQLAlchemy's wrapper or the driver's own error (the set-based writes in
+    worker/bulk.py use the driver directly).
+    """
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(driver_error, pg_errors.IntegrityError) or isinstance(error, IntegrityError):
+        constraint = getattr(getattr(driver_error, "diag", None), "constraint_name", None) or ""
         if constraint in _CONSTRAINT_ERRORS:
             code, field, message = _CONSTRAINT_ERRORS[constraint]
             return BusinessRuleViolation(message, field=field, code=code)
+        if constraint in _RACED_CONSTRAINTS:
+            # Another transaction applied the same event first; a retry reads it and skips.
+            return ConcurrentChange("The same event was applied concurrently; retry")
         return BusinessRuleViolation(
             f"The change breaks the data rule {constraint or 'of the schema'}",
             code=ErrorCode.INTEGRITY_VIOLATION,
         )
-    if isinstance(error, DataError):
+    if isinstance(driver_error, pg_errors.DataError) or isinstance(error, DataError):
         return ValidationFailed(
             "A value is not acceptable to the database (out of range or not valid text)",
             code=ErrorCode.INVALID_INPUT,
         )
+    if isinstance(driver_error, pg_errors.TransactionRollback | pg_errors.LockNotAvailable):
+        return ConcurrentChange("The change collided with another one; retry")
     if isinstance(error, OperationalError) or isinstance(
-        error.orig, pg_errors.OperationalError | pg_errors.SerializationFailure
+        driver_error, pg_errors.OperationalError | pg_errors.QueryCanceled
     ):
         return StorageUnavailable("The database is unavailable; try again shortly")
     return StorageUnavailable("The database refused the request")
@@ -94,7 +111,7 @@ class PlanJourneyContext:
         finally:
             self._session.close()
             self._session = None
-        if isinstance(exc, DBAPIError):
+        if isinstance(exc, DBAPIError | psycopg.Error):
             raise domain_error_from(exc) from exc
 
     @property
