@@ -28,6 +28,7 @@ def test_defaults_follow_the_seed_document(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_url_is_built_from_parts_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_SSL", raising=False)
     built = settings(
         database_host="db.internal",
         database_port="6543",
