@@ -82,7 +82,11 @@ def in_array(
 
 @lru_cache(maxsize=64)
 def _insert_sql(
-    table: sa.Table, columns: tuple[str, ...], on_conflict_do_nothing: bool, returning: str | None
+    table: sa.Table,
+    columns: tuple[str, ...],
+    on_conflict_do_nothing: bool,
+    returning: str | None,
+    upsert_on: tuple[str, ...] | None = None,
 ) -> str:
     cols = [table.c[name] for name in columns]
     arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
@@ -94,6 +98,9 @@ def _insert_sql(
     )
     if on_conflict_do_nothing:
         sql += " ON CONFLICT DO NOTHING"
+    if upsert_on:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in upsert_on)
+        sql += f" ON CONFLICT ({', '.join(upsert_on)}) DO UPDATE SET {updates}"
     if returning:
         sql += f" RETURNING {returning}"
     return sql
@@ -106,17 +113,60 @@ def insert_rows(
     *,
     on_conflict_do_nothing: bool = False,
     returning: str | None = None,
+    upsert_on: tuple[str, ...] | None = None,
 ) -> list[Any]:
-    """Insert ``rows`` (dicts with the same keys) in one statement; return RETURNING rows."""
+    """Insert ``rows`` (dicts with the same keys) in one statement; return RETURNING rows.
+
+    ``upsert_on`` names a unique key: a row that exists already is updated instead.
+    """
     if not rows:
         return []
     columns = tuple(rows[0].keys())
     parameters = {name: [_value(table.c[name], row[name]) for row in rows] for name in columns}
     with _raw_cursor(ctx) as cursor:
         cursor.execute(
-            _insert_sql(table, columns, on_conflict_do_nothing, returning), parameters, binary=True
+            _insert_sql(table, columns, on_conflict_do_nothing, returning, upsert_on),
+            parameters,
+            binary=True,
         )
         return cursor.fetchall() if returning else []
+
+
+def select_by_keys(
+    ctx: PlanJourneyContext,
+    table: sa.Table,
+    keys: Sequence[tuple[Any, ...]],
+    key_columns: tuple[str, ...],
+    columns: tuple[str, ...],
+    *,
+    lock: bool = False,
+) -> list[Any]:
+    """Rows whose ``key_columns`` equal one of ``keys``: a join with unnest(), not tuple IN."""
+    if not keys:
+        return []
+    with _raw_cursor(ctx) as cursor:
+        cursor.execute(
+            _select_by_keys_sql(table, key_columns, columns, lock),
+            {name: [key[i] for key in keys] for i, name in enumerate(key_columns)},
+            binary=True,
+        )
+        return cursor.fetchall()
+
+
+@lru_cache(maxsize=64)
+def _select_by_keys_sql(
+    table: sa.Table, key_columns: tuple[str, ...], columns: tuple[str, ...], lock: bool
+) -> str:
+    keys = [table.c[name] for name in key_columns]
+    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in keys)
+    joined = " AND ".join(f"t.{name} = k.{name}" for name in key_columns)
+    sql = (
+        f"SELECT {', '.join('t.' + c for c in columns)} "  # noqa: S608
+        f"FROM {table.schema}.{table.name} AS t "
+        f"JOIN unnest({arrays}) AS k({', '.join(key_columns)}) ON {joined} "
+        f"ORDER BY {', '.join('t.' + c for c in key_columns)}"
+    )
+    return sql + " FOR UPDATE OF t" if lock else sql
 
 
 @lru_cache(maxsize=64)

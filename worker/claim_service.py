@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from config import Settings
 from models import adjudication as rules
@@ -54,7 +53,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.bulk import in_array, insert_rows, update_rows
+from worker.bulk import in_array, insert_rows, select_by_keys, update_rows
 from worker.journey import PlanJourneyContext
 
 claims_t = table_of(Claim)
@@ -518,15 +517,17 @@ def _claim_row(state: ClaimState, request: SubmissionRequest) -> dict[str, Any]:
 def _existing_by_idempotency_key(
     ctx: PlanJourneyContext, requests: Iterable[SubmissionRequest]
 ) -> dict[tuple[str, str | None], tuple[int, ClaimStatus]]:
-    keyed = [(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None]
-    if not keyed:
-        return {}
-    rows = ctx.execute(
-        sa.select(
-            claims_t.c.id, claims_t.c.user_id, claims_t.c.idempotency_key, claims_t.c.status
-        ).where(sa.tuple_(claims_t.c.user_id, claims_t.c.idempotency_key).in_(keyed))
+    keyed = sorted(
+        {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
     )
-    return {(row.user_id, row.idempotency_key): (row.id, row.status) for row in rows}
+    rows = select_by_keys(
+        ctx,
+        claims_t,
+        keyed,
+        ("user_id", "idempotency_key"),
+        ("id", "user_id", "idempotency_key", "status"),
+    )
+    return {(row.user_id, row.idempotency_key): (row.id, ClaimStatus(row.status)) for row in rows}
 
 
 def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[MemberPlan]]:
@@ -909,43 +910,34 @@ class AdjudicationFacts:
             self.dirty_usage.add((claim.member_plan_id, coverage.coverage_id, year))
 
     def write_totals(self, ctx: PlanJourneyContext) -> None:
-        if self.dirty_totals:
-            statement = pg_insert(table_of(MemberYearTotals))
-            ctx.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["member_plan_id", "year"],
-                    set_={
-                        "deductible_paid": statement.excluded.deductible_paid,
-                        "out_of_pocket_paid": statement.excluded.out_of_pocket_paid,
-                    },
-                ),
-                [
-                    {
-                        "member_plan_id": key[0],
-                        "year": key[1],
-                        "deductible_paid": self.totals[key][0],
-                        "out_of_pocket_paid": self.totals[key][1],
-                    }
-                    for key in sorted(self.dirty_totals)
-                ],
-            )
-        if self.dirty_usage:
-            statement = pg_insert(table_of(CoverageUsage))
-            ctx.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["member_plan_id", "coverage_id", "year"],
-                    set_={"limit_used": statement.excluded.limit_used},
-                ),
-                [
-                    {
-                        "member_plan_id": key[0],
-                        "coverage_id": key[1],
-                        "year": key[2],
-                        "limit_used": self.usage[(key[0], key[2])][key[1]],
-                    }
-                    for key in sorted(self.dirty_usage)
-                ],
-            )
+        insert_rows(
+            ctx,
+            table_of(MemberYearTotals),
+            [
+                {
+                    "member_plan_id": member_plan,
+                    "year": year,
+                    "deductible_paid": self.totals[(member_plan, year)][0],
+                    "out_of_pocket_paid": self.totals[(member_plan, year)][1],
+                }
+                for member_plan, year in sorted(self.dirty_totals)
+            ],
+            upsert_on=("member_plan_id", "year"),
+        )
+        insert_rows(
+            ctx,
+            table_of(CoverageUsage),
+            [
+                {
+                    "member_plan_id": member_plan,
+                    "coverage_id": coverage,
+                    "year": year,
+                    "limit_used": self.usage[(member_plan, year)][coverage],
+                }
+                for member_plan, coverage, year in sorted(self.dirty_usage)
+            ],
+            upsert_on=("member_plan_id", "coverage_id", "year"),
+        )
 
 
 def _uncovered_breakdown(claimed: Decimal, approved: Decimal) -> rules.Breakdown:
@@ -1029,9 +1021,8 @@ def load_adjudication_facts(
                     other.c.procedure_code == claims_t.c.procedure_code,
                     sa.func.lower(other.c.provider_name) == sa.func.lower(claims_t.c.provider_name),
                     other.c.id < claims_t.c.id,
-                    other.c.status.not_in(
-                        [ClaimStatus.REJECTED, ClaimStatus.CANCELLED, ClaimStatus.EXPIRED]
-                    ),
+                    # Literal, so the planner matches the live-duplicate partial index.
+                    sa.text("other.status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')"),
                 ),
             )
             .where(in_array(claims_t.c.id, claim_ids))
@@ -1040,31 +1031,31 @@ def load_adjudication_facts(
     totals_t = table_of(MemberYearTotals)
     usage_t = table_of(CoverageUsage)
     keys = sorted({(c.member_plan_id, c.service_date.year) for c in claims})
-    totals_query = sa.select(
-        totals_t.c.member_plan_id,
-        totals_t.c.year,
-        totals_t.c.deductible_paid,
-        totals_t.c.out_of_pocket_paid,
-    ).where(sa.tuple_(totals_t.c.member_plan_id, totals_t.c.year).in_(keys))
-    usage_query = sa.select(
-        usage_t.c.member_plan_id, usage_t.c.coverage_id, usage_t.c.year, usage_t.c.limit_used
-    ).where(sa.tuple_(usage_t.c.member_plan_id, usage_t.c.year).in_(keys))
     if lock_totals:
         # Year-to-date rows are locked after the claims (always in that order, sorted), so
         # two claims of one member decided at once cannot both spend the last of a limit.
-        ctx.execute(
-            pg_insert(totals_t)
-            .values([{"member_plan_id": mp, "year": year} for mp, year in keys])
-            .on_conflict_do_nothing()
+        insert_rows(
+            ctx,
+            totals_t,
+            [{"member_plan_id": mp, "year": year} for mp, year in keys],
+            on_conflict_do_nothing=True,
         )
-        totals_query = totals_query.order_by(totals_t.c.member_plan_id, totals_t.c.year)
-        totals_query = totals_query.with_for_update()
+    key_columns = ("member_plan_id", "year")
     totals = {
         (row.member_plan_id, row.year): [row.deductible_paid, row.out_of_pocket_paid]
-        for row in ctx.execute(totals_query)
+        for row in select_by_keys(
+            ctx,
+            totals_t,
+            keys,
+            key_columns,
+            ("member_plan_id", "year", "deductible_paid", "out_of_pocket_paid"),
+            lock=lock_totals,
+        )
     }
     usage: dict[tuple[int, int], dict[int, Decimal]] = {}
-    for row in ctx.execute(usage_query):
+    for row in select_by_keys(
+        ctx, usage_t, keys, key_columns, ("member_plan_id", "coverage_id", "year", "limit_used")
+    ):
         usage.setdefault((row.member_plan_id, row.year), {})[row.coverage_id] = row.limit_used
     return AdjudicationFacts(
         enrolments=enrolments,
