@@ -8,7 +8,8 @@ driver caches it, where a multi-row VALUES list is a new statement for every bat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -203,9 +204,23 @@ def update_rows(
         return int(cursor.rowcount)
 
 
+@contextmanager
+def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
+    """Send the writes inside without waiting for each answer: one round trip, not several.
+
+    Only for statements whose results are not read inside the block.
+    """
+    with _driver_connection(ctx).pipeline():
+        yield
+
+
+def _driver_connection(ctx: PlanJourneyContext) -> psycopg.Connection[Any]:
+    connection = ctx.connection.connection.driver_connection
+    assert isinstance(connection, psycopg.Connection)
+    return connection
+
+
 def _raw_cursor(ctx: PlanJourneyContext) -> psycopg.Cursor[Any]:
     # Binary parameters: arrays go over the wire without text escaping, the dominant cost
     # of large batches in text format. Same connection, same transaction as the context.
-    connection = ctx.connection.connection.driver_connection
-    assert isinstance(connection, psycopg.Connection)
-    return connection.cursor(row_factory=namedtuple_row)
+    return _driver_connection(ctx).cursor(row_factory=namedtuple_row)

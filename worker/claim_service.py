@@ -53,7 +53,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.bulk import in_array, insert_rows, select_by_keys, update_rows
+from worker.bulk import in_array, insert_rows, pipelined, select_by_keys, update_rows
 from worker.journey import PlanJourneyContext
 
 claims_t = table_of(Claim)
@@ -257,13 +257,14 @@ class ChangeSet:
     def write(self, ctx: PlanJourneyContext) -> None:
         # A second application of one event id breaks the unique constraint here and the
         # whole transaction rolls back: the constraint, not the read before, is the guard.
-        insert_rows(ctx, history_t, self.history)
-        update_rows(
-            ctx,
-            claims_t,
-            [_claim_update(claim) for claim in self.touched.values() if claim.changed],
-        )
-        insert_rows(ctx, outbox_t, self.outbox)
+        with pipelined(ctx):
+            insert_rows(ctx, history_t, self.history)
+            update_rows(
+                ctx,
+                claims_t,
+                [_claim_update(claim) for claim in self.touched.values() if claim.changed],
+            )
+            insert_rows(ctx, outbox_t, self.outbox)
 
 
 def _claim_update(claim: ClaimState) -> dict[str, Any]:
@@ -377,8 +378,9 @@ def submit_claims(
     changes.history = [row for row in changes.history if row["claim_id"] in inserted]
     changes.outbox = [row for row in changes.outbox if row["claim_id"] in inserted]
     changes.touched.clear()
-    insert_rows(ctx, documents_t, documents)
-    changes.write(ctx)
+    with pipelined(ctx):
+        insert_rows(ctx, documents_t, documents)
+        changes.write(ctx)
     if late_replays:
         # Raced with a concurrent request carrying the same key: answer with its claim.
         again = _existing_by_idempotency_key(ctx, [requests[index] for index in late_replays])
