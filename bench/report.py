@@ -1,0 +1,216 @@
+"""The figures next to issue 6's targets: a table on the console and ``latest.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    target: str = ""
+    passed: bool | None = None  # None: no target, shown for context
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "figure": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "target": self.target or None,
+            "passed": self.passed,
+        }
+
+
+def at_least(name: str, value: float | None, unit: str, bound: float) -> Figure:
+    ok = value is not None and not math.isnan(value) and value >= bound
+    return Figure(name, value, unit, f">= {bound:,.0f}", ok)
+
+
+def below(name: str, value: float | None, unit: str, bound: float) -> Figure:
+    ok = value is not None and not math.isnan(value) and value < bound
+    return Figure(name, value, unit, f"< {bound:,.0f}", ok)
+
+
+def at_most(name: str, value: float | None, unit: str, bound: float) -> Figure:
+    ok = value is not None and not math.isnan(value) and value <= bound
+    return Figure(name, value, unit, f"<= {bound:,.0f}", ok)
+
+
+def info(name: str, value: float | None, unit: str) -> Figure:
+    return Figure(name, value, unit)
+
+
+def _worker_peaks(phase: dict[str, Any]) -> list[tuple[str, float]]:
+    return [
+        (f"{m['role']} (pid {m['pid']})", float(m["peak_rss_mb"]))
+        for m in phase.get("memory", [])
+        if "worker" in m["role"]
+    ]
+
+
+def _pipeline_rows(pipeline: dict[str, Any], label: str) -> list[Figure]:
+    loaded = pipeline["latency_submit_to_decision"]
+    queued = pipeline["latency_enqueue_to_decision"]
+    return [
+        info(f"{label}: p50 submitted -> decided", loaded["p50_ms"], "ms"),
+        below(f"{label}: p99 submitted -> decided", loaded["p99_ms"], "ms", 2000),
+        info(f"{label}: p99 sent to broker -> decided", queued["p99_ms"], "ms"),
+    ]
+
+
+def _other_load(phase: dict[str, Any]) -> float | None:
+    share = phase.get("cpu", {}).get("percent_of_machine", {})
+    value = share.get("everything else on the machine")
+    return None if value is None else float(value)
+
+
+def figures(results: dict[str, Any]) -> list[Figure]:
+    rows: list[Figure] = []
+    pipeline = results.get("pipeline")
+    baseline = results.get("baseline")
+    if pipeline:
+        label = f"pipeline ({pipeline['layout']}, {pipeline['workers']} workers)"
+        rows.append(
+            at_least(f"{label}: claims/s", pipeline.get("claims_per_s"), "claims/s", 10_000)
+        )
+    if baseline:
+        rows.append(info("baseline: claims/s", baseline.get("claims_per_s"), "claims/s"))
+    if pipeline and baseline:
+        rows.append(at_least("pipeline / baseline", results.get("ratio_to_baseline"), "x", 30))
+    for other in results.get("pipeline_variants", []):
+        label = f"pipeline ({other['layout']}, {other['workers']} workers)"
+        rows.append(info(f"{label}: claims/s", other.get("claims_per_s"), "claims/s"))
+    if pipeline:
+        rows.extend(_pipeline_rows(pipeline, "saturated (all sent at once)"))
+    paced = results.get("pipeline_paced")
+    if paced:
+        label = f"paced at {paced['send_rate']:,.0f}/s"
+        rows.append(info(f"{label}: claims/s", paced.get("claims_per_s"), "claims/s"))
+        rows.extend(_pipeline_rows(paced, label))
+    if pipeline:
+        idle = pipeline.get("idle")
+        if idle:
+            single = idle["latency_submit_to_decision"]
+            seen = idle["latency_send_to_observed_decision"]
+            rows.append(info("idle, one claim: p50 submitted -> decided", single["p50_ms"], "ms"))
+            rows.append(
+                below("idle, one claim: p99 submitted -> decided", single["p99_ms"], "ms", 100)
+            )
+            rows.append(info("idle, one claim: p99 sent -> decision seen", seen["p99_ms"], "ms"))
+        for role, peak in _worker_peaks(pipeline):
+            rows.append(below(f"peak RSS {role}", peak, "MB", 250))
+        for m in pipeline.get("memory", []):
+            if m["role"] == "relay":
+                rows.append(info("peak RSS relay", m["peak_rss_mb"], "MB"))
+        rows.append(
+            info("pipeline: CPU used by other processes", _other_load(pipeline), "% machine")
+        )
+    for http in results.get("http", []):
+        label = f"HTTP {http['server_workers']} uvicorn, c={http['concurrency']}, {http['client']}"
+        if "error" in http:
+            rows.append(Figure(f"{label}: failed", None, "", "", False))
+            continue
+        rows.append(at_least(f"{label}: requests/s", http["requests_per_s"], "req/s", 3000))
+        rows.append(info(f"{label}: p50", http["latency"]["p50_ms"], "ms"))
+        rows.append(below(f"{label}: p99", http["latency"]["p99_ms"], "ms", 30))
+        rows.append(at_most(f"{label}: non-202 answers", http["errors_non_202"], "", 0))
+        rows.append(
+            info(f"{label}: generator CPU", 100 * http["generator_share_of_one_core"], "% core")
+        )
+        rows.append(info(f"{label}: CPU used by other processes", _other_load(http), "% machine"))
+    if baseline:
+        rows.append(
+            info("baseline: CPU used by other processes", _other_load(baseline), "% machine")
+        )
+    growth = results.get("growth")
+    if growth and "pipeline" in growth:
+        stored = f"{growth['stored_claims']:,}"
+        rows.append(
+            info(
+                "growth: claims/s, empty tables",
+                growth["reference"].get("claims_per_s"),
+                "claims/s",
+            )
+        )
+        rows.append(
+            info(
+                f"growth: claims/s, {stored} stored",
+                growth["pipeline"].get("claims_per_s"),
+                "claims/s",
+            )
+        )
+        rows.append(at_most("growth: slower per claim", growth.get("slowdown_percent"), "%", 10))
+        for role, peak in _worker_peaks(growth["pipeline"]):
+            rows.append(below(f"growth: peak RSS {role}", peak, "MB", 250))
+    return rows
+
+
+def _format(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def print_table(console: Console, rows: list[Figure], verdicts: list[dict[str, Any]]) -> None:
+    table = Table(title="Plan Service benchmark against issue 6's targets")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    table.add_column("target", justify="right")
+    table.add_column("", justify="center")
+    for row in rows:
+        mark = "" if row.passed is None else ("[green]PASS[/]" if row.passed else "[red]FAIL[/]")
+        table.add_row(row.name, _format(row.value), row.unit, row.target, mark)
+    for verdict in verdicts:
+        checks = verdict["checks"]
+        failed = [name for name, check in checks.items() if not check["ok"]]
+        table.add_row(
+            f"checks, {verdict['scope']}",
+            f"{len(checks) - len(failed)}/{len(checks)}",
+            "passed",
+            "all",
+            "[green]PASS[/]" if not failed else f"[red]FAIL[/] {', '.join(failed)}",
+        )
+    console.print(table)
+
+
+def print_profiles(console: Console, results: dict[str, Any]) -> None:
+    """Where each profiled process's time went (py-spy), one row per process."""
+    phases = [("pipeline", results.get("pipeline")), ("baseline", results.get("baseline"))]
+    phases += [(f"http {h.get('server_workers')}w", h) for h in results.get("http", [])]
+    table = Table(title="Where the time goes (py-spy samples per process)")
+    table.add_column("phase / process")
+    table.add_column("samples are")
+    table.add_column("shares")
+    shown = False
+    for phase, result in phases:
+        for profile in (result or {}).get("profile", []):
+            for pid, process in profile.get("processes", {}).items():
+                shares = ", ".join(
+                    f"{name} {100 * share:.0f}%"
+                    for name, share in list(process["share"].items())[:6]
+                )
+                table.add_row(
+                    f"{phase} {profile['role']} {process['kind']} {pid}",
+                    profile.get("samples_are", ""),
+                    shares,
+                )
+                shown = True
+    if shown:
+        console.print(table)
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
