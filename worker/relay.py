@@ -27,6 +27,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from config import Settings, get_settings
 from models.base import table_of
 from models.tables import OutboxMessage
+from worker.bulk import in_array
 from worker.celery_app import events_exchange, events_queue
 from worker.db import database_url
 from worker.journey import PlanJourneyContext
@@ -66,7 +67,7 @@ class OutboxRelay:
             self._publish(rows)
             ctx.execute(
                 outbox_t.update()
-                .where(outbox_t.c.id.in_([row.id for row in rows]))
+                .where(in_array(outbox_t.c.id, [row.id for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
             ctx.commit()
