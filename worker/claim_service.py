@@ -318,7 +318,7 @@ def submit_claims(
     enrolments = _enrolments_of(ctx, {request.user_id for request in requests})
     changes = ChangeSet(settings)
 
-    pending: list[tuple[int, SubmissionRequest, MemberPlan]] = []
+    pending: list[tuple[int, SubmissionRequest, Enrolment]] = []
     for index, request in enumerate(requests):
         replay = replays.get((request.user_id, request.idempotency_key))
         if replay is not None:
@@ -466,7 +466,7 @@ def _allocate_claim_ids(ctx: PlanJourneyContext, count: int) -> list[int]:
     )
 
 
-def _draft(claim_id: int, request: SubmissionRequest, enrolment: MemberPlan) -> ClaimState:
+def _draft(claim_id: int, request: SubmissionRequest, enrolment: Enrolment) -> ClaimState:
     claim = request.claim
     return ClaimState(
         id=claim_id,
@@ -532,18 +532,40 @@ def _existing_by_idempotency_key(
     return {(row.user_id, row.idempotency_key): (row.id, ClaimStatus(row.status)) for row in rows}
 
 
-def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[MemberPlan]]:
-    by_user: dict[str, list[MemberPlan]] = {}
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """The columns of a member plan a submission needs (no ORM object on the hot path)."""
+
+    id: int
+    user_id: str
+    plan_id: int
+    start_date: date
+    end_date: date | None
+    status: MemberPlanStatus
+
+
+def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[Enrolment]]:
+    by_user: dict[str, list[Enrolment]] = {}
     if not user_ids:
         return by_user
-    for enrolment in ctx.session.scalars(
-        sa.select(MemberPlan).where(in_array(MemberPlan.user_id, user_ids)).order_by(MemberPlan.id)
-    ):
-        by_user.setdefault(enrolment.user_id, []).append(enrolment)
+    rows = ctx.execute(
+        sa.select(
+            MemberPlan.id,
+            MemberPlan.user_id,
+            MemberPlan.plan_id,
+            MemberPlan.start_date,
+            MemberPlan.end_date,
+            MemberPlan.status,
+        )
+        .where(in_array(MemberPlan.user_id, user_ids))
+        .order_by(MemberPlan.id)
+    )
+    for row in rows:
+        by_user.setdefault(row.user_id, []).append(Enrolment(**row._asdict()))
     return by_user
 
 
-def _enrolment_for(request: SubmissionRequest, enrolments: list[MemberPlan]) -> MemberPlan:
+def _enrolment_for(request: SubmissionRequest, enrolments: list[Enrolment]) -> Enrolment:
     claim = request.claim
     if claim.member_plan_id is not None:
         field_name = "memberPlanId"
@@ -561,7 +583,7 @@ def _enrolment_for(request: SubmissionRequest, enrolments: list[MemberPlan]) -> 
     )
 
 
-def _enrolment_covers(enrolment: MemberPlan, service_date: date) -> bool:
+def _enrolment_covers(enrolment: Enrolment, service_date: date) -> bool:
     return (
         enrolment.status is MemberPlanStatus.ACTIVE
         and enrolment.start_date <= service_date
