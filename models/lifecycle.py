@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from transitions import EventData, Machine, MachineError
+from transitions import Machine, MachineError
 
 from models.enums import ClaimEvent, ClaimStatus
 from models.errors import InvalidTransition
@@ -130,7 +130,6 @@ Automatic steps owed by the workers (`claims.next_step`):
 
 __all__ = [
     "TRANSITIONS",
-    "EventData",
     "HasStatus",
     "can_fire",
     "claim_machine",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import structlog
@@ -62,7 +61,3 @@ def _safe_message(exc: BaseException) -> str:
     if isinstance(exc, StorageUnavailable):
         return exc.message
     return type(exc).__name__
-
-
-def jitter(seconds: float) -> float:
-    return seconds * (0.5 + random.random())

@@ -1120,26 +1120,24 @@ def sweep_overdue_steps(ctx: PlanJourneyContext, settings: Settings, *, limit: i
 
 def expire_overdue_claims(ctx: PlanJourneyContext, settings: Settings, *, limit: int) -> int:
     """Expire claims whose deadline for additional information has passed. The caller commits."""
-    ids = list(
-        ctx.session.scalars(
-            sa.select(claims_t.c.id)
-            .where(
-                claims_t.c.status == ClaimStatus.ADDITIONAL_INFO_REQUIRED,
-                claims_t.c.info_due_at < utcnow(),
-            )
-            .order_by(claims_t.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    # Rows another transaction holds are skipped, not waited for: the next run takes them.
+    overdue = ctx.execute(
+        sa.select(claims_t.c.id, claims_t.c.version)
+        .where(
+            claims_t.c.status == ClaimStatus.ADDITIONAL_INFO_REQUIRED,
+            claims_t.c.info_due_at < utcnow(),
         )
-    )
-    claims = lock_claims(ctx, ids)
+        .order_by(claims_t.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
     commands = [
         ClaimCommand(
-            claim_id=claim.id,
+            claim_id=row.id,
             event=ClaimEvent.EXPIRE,
-            event_id=automatic_event_id(claim.id, "expire", claim.version),
+            event_id=automatic_event_id(row.id, "expire", row.version),
         )
-        for claim in claims.values()
+        for row in overdue
     ]
     outcomes = apply_commands(ctx, commands, settings)
     return sum(1 for outcome in outcomes if outcome.status == "applied")

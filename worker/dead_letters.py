@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from models.base import table_of
 from models.tables import DeadLetter
 from worker.journey import PlanJourneyContext
+from worker.outbox import enqueue_task
 
 dead_letters_t = table_of(DeadLetter)
 
@@ -28,9 +29,7 @@ def record_dead_letter(
     return int(dead_letter_id)
 
 
-def list_dead_letters(
-    *, include_replayed: bool = False, limit: int = 100
-) -> list[sa.RowMapping]:
+def list_dead_letters(*, include_replayed: bool = False, limit: int = 100) -> list[sa.RowMapping]:
     with PlanJourneyContext() as ctx:
         query = sa.select(dead_letters_t).order_by(dead_letters_t.c.id).limit(limit)
         if not include_replayed:
@@ -40,7 +39,6 @@ def list_dead_letters(
 
 def take_for_replay(dead_letter_id: int) -> tuple[str, str]:
     """Mark a dead letter replayed and return it; the caller re-sends it through the outbox."""
-    from worker.outbox import enqueue_task
 
     with PlanJourneyContext() as ctx:
         letter = ctx.session.get(DeadLetter, dead_letter_id, with_for_update=True)

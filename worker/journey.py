@@ -7,8 +7,7 @@ errors with codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -137,8 +136,3 @@ class PlanJourneyContext:
         except DBAPIError as error:
             raise domain_error_from(error) from error
         self._committed = True
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        with self.session.begin_nested():
-            yield
