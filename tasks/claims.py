@@ -122,14 +122,17 @@ def ingest_batch(self: PlanTask, claims: list[Any]) -> dict[str, int]:
 
 
 def _ingest(task: PlanTask, claims: list[Any]) -> dict[str, int]:
-    # Without a key of its own, an item is keyed by the message id (the same on every
-    # redelivery) and its position, so a redelivered message never files a claim twice.
+    # The worker is the one that starts reviews, so it reviews and decides what it ingests
+    # in the same transaction instead of owing itself a message per claim. Without a key of
+    # its own, an item is keyed by the message id (the same on every redelivery) and its
+    # position, so a redelivered message never files a claim twice.
     with PlanJourneyContext() as ctx:
         outcomes = submit_queued_claims(
             ctx,
             claims,
             get_settings(),
             fallback_key=lambda position: f"task:{task.request.id}:{position}",
+            review_now=True,
         )
         ctx.commit()
     counts: Counter[str] = Counter()

@@ -9,7 +9,7 @@ any automatic follow-up as outbox work; nothing is published from here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from config import Settings
 from models import adjudication as rules
@@ -33,6 +34,7 @@ from models.enums import (
 )
 from models.errors import (
     BusinessRuleViolation,
+    ConcurrentChange,
     ErrorCode,
     Forbidden,
     InvalidTransition,
@@ -166,6 +168,9 @@ class ChangeSet:
     history: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     touched: dict[int, ClaimState] = field(default_factory=dict)
+    # The automatic step each claim owes at commit: a later transition in the same
+    # transaction settles it, so only what is still owed becomes outbox work.
+    owed: dict[int, AutomaticStep] = field(default_factory=dict)
 
     def transition(
         self,
@@ -198,6 +203,7 @@ class ChangeSet:
         claim.changed = True
         claim.next_step = None
         claim.next_step_due_at = None
+        self.owed.pop(claim.id, None)
         if after is ClaimStatus.SUBMITTED:
             claim.submitted_at = self.now
             self.schedule(claim, "start_review")
@@ -243,16 +249,15 @@ class ChangeSet:
         )
         claim.changed = True
         self.touched[claim.id] = claim
-        work = AutomaticStep(claim.id, step, automatic_event_id(claim.id, step, claim.version))
-        self.outbox.append(
-            {
-                "kind": "task",
-                "name": STEP_TASKS[step],
-                "destination": CLAIMS_QUEUE,
-                "claim_id": claim.id,
-                "payload": {"item": work.to_message()},
-            }
+        self.owed[claim.id] = AutomaticStep(
+            claim.id, step, automatic_event_id(claim.id, step, claim.version)
         )
+
+    def keep_only(self, claim_ids: set[int]) -> None:
+        """Forget what was prepared for claims that were not stored after all."""
+        self.history = [row for row in self.history if row["claim_id"] in claim_ids]
+        self.outbox = [row for row in self.outbox if row["claim_id"] in claim_ids]
+        self.owed = {key: step for key, step in self.owed.items() if key in claim_ids}
 
     def write(self, ctx: PlanJourneyContext) -> None:
         # A second application of one event id breaks the unique constraint here and the
@@ -264,7 +269,19 @@ class ChangeSet:
                 claims_t,
                 [_claim_update(claim) for claim in self.touched.values() if claim.changed],
             )
-            insert_rows(ctx, outbox_t, self.outbox)
+            insert_rows(ctx, outbox_t, [*self.outbox, *self._owed_work()])
+
+    def _owed_work(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": "task",
+                "name": STEP_TASKS[work.step],
+                "destination": CLAIMS_QUEUE,
+                "claim_id": work.claim_id,
+                "payload": {"item": work.to_message()},
+            }
+            for work in self.owed.values()
+        ]
 
 
 def _claim_update(claim: ClaimState) -> dict[str, Any]:
@@ -307,11 +324,19 @@ class SubmissionResult:
 
 
 def submit_claims(
-    ctx: PlanJourneyContext, requests: Sequence[SubmissionRequest], settings: Settings
+    ctx: PlanJourneyContext,
+    requests: Sequence[SubmissionRequest],
+    settings: Settings,
+    *,
+    review_now: bool = False,
 ) -> list[SubmissionResult]:
     """Store claims with their documents, submit the ready ones, and owe each its review.
 
-    Items are answered one by one: a refused item does not stop the others. The caller commits.
+    With ``review_now`` (the worker's ingest path) the worker also starts the review and takes
+    the automatic decision in this transaction: each claim still passes submit, start_review
+    and its decision through the state machine with a history row and an event apiece, and is
+    stored once with its final values. Items are answered one by one: a refused item does not
+    stop the others. The caller commits.
     """
     results: list[SubmissionResult | None] = [None] * len(requests)
     replays = _existing_by_idempotency_key(ctx, requests)
@@ -344,6 +369,22 @@ def submit_claims(
             )
         states.append(state)
 
+    refused: set[int] = set()
+    if review_now:
+        # Deciding before the insert spends year-to-date totals, so what the unique indexes
+        # would refuse is found first; a conflict left after that is a concurrent submission.
+        refused = _refused_by_unique_indexes(ctx, states)
+        _review_new_claims(
+            ctx,
+            changes,
+            [state for state in states if state.id not in refused],
+            {
+                state.id: frozenset(document.type for document in request.claim.documents)
+                for state, (_, request, _) in zip(states, pending, strict=True)
+            },
+            settings,
+        )
+
     inserted = {
         row.id
         for row in insert_rows(
@@ -352,11 +393,14 @@ def submit_claims(
             [
                 _claim_row(state, request)
                 for state, (_, request, _) in zip(states, pending, strict=True)
+                if state.id not in refused
             ],
             on_conflict_do_nothing=True,
             returning="id",
         )
     }
+    if review_now and len(inserted) != len(states) - len(refused):
+        raise ConcurrentChange("A concurrent submission stored the same claim first; retry")
 
     documents: list[dict[str, Any]] = []
     late_replays: list[int] = []
@@ -375,14 +419,13 @@ def submit_claims(
         results[index] = SubmissionResult(state.id, state.status)
 
     # The rows were inserted with their final values; what remains is their history and outbox.
-    changes.history = [row for row in changes.history if row["claim_id"] in inserted]
-    changes.outbox = [row for row in changes.outbox if row["claim_id"] in inserted]
+    changes.keep_only(inserted)
     changes.touched.clear()
     with pipelined(ctx):
         insert_rows(ctx, documents_t, documents)
         changes.write(ctx)
     if late_replays:
-        # Raced with a concurrent request carrying the same key: answer with its claim.
+        # Same key as an earlier item or a concurrent request: answer with that claim.
         again = _existing_by_idempotency_key(ctx, [requests[index] for index in late_replays])
         for index in late_replays:
             request = requests[index]
@@ -393,6 +436,78 @@ def submit_claims(
                 else SubmissionResult(None, None, error=_duplicate_error())
             )
     return [result for result in results if result is not None]
+
+
+def _refused_by_unique_indexes(ctx: PlanJourneyContext, states: Sequence[ClaimState]) -> set[int]:
+    """New claims the unique indexes would refuse: a live duplicate stored or earlier in the batch.
+
+    The comparison runs in PostgreSQL, so ``lower()`` is the index's own.
+    """
+    if not states:
+        return set()
+    rows = ctx.execute(
+        _REFUSED_BY_UNIQUE_INDEXES,
+        {
+            "ids": [s.id for s in states],
+            "users": [s.user_id for s in states],
+            "dates": [s.service_date for s in states],
+            "codes": [s.procedure_code for s in states],
+            "providers": [s.provider_name for s in states],
+        },
+    )
+    return {row.id for row in rows}
+
+
+_REFUSED_BY_UNIQUE_INDEXES = sa.text(
+    """
+    SELECT k.id FROM (
+        SELECT n.*, row_number() OVER (
+            PARTITION BY user_id, service_date, procedure_code, lower(provider_name) ORDER BY id
+        ) AS position
+        FROM unnest(:ids, :users, :dates, :codes, :providers)
+            AS n(id, user_id, service_date, procedure_code, provider_name)
+    ) AS k
+    WHERE k.position > 1 OR EXISTS (
+        SELECT 1 FROM plan.claims AS c
+        WHERE c.user_id = k.user_id
+          AND c.service_date = k.service_date
+          AND c.procedure_code = k.procedure_code
+          AND lower(c.provider_name) = lower(k.provider_name)
+          AND c.status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')
+    )
+    """
+).bindparams(
+    sa.bindparam("ids", type_=ARRAY(sa.BigInteger)),
+    sa.bindparam("users", type_=ARRAY(sa.String)),
+    sa.bindparam("dates", type_=ARRAY(sa.Date)),
+    sa.bindparam("codes", type_=ARRAY(sa.String)),
+    sa.bindparam("providers", type_=ARRAY(sa.String)),
+)
+
+
+def _review_new_claims(
+    ctx: PlanJourneyContext,
+    changes: ChangeSet,
+    claims: Sequence[ClaimState],
+    document_types: Mapping[int, frozenset[DocumentType]],
+    settings: Settings,
+) -> None:
+    submitted = [claim for claim in claims if claim.status is ClaimStatus.SUBMITTED]
+    if not submitted:
+        return
+    for claim in submitted:
+        changes.transition(
+            claim,
+            ClaimEvent.START_REVIEW,
+            event_id=automatic_event_id(claim.id, "start_review", claim.version),
+            actor=SYSTEM,
+        )
+    facts = load_adjudication_facts(
+        ctx, submitted, lock_totals=True, unsaved_documents=document_types
+    )
+    for claim in submitted:
+        _decide(changes, facts, claim, automatic_event_id(claim.id, "decide", claim.version))
+    facts.write_totals(ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,12 +525,13 @@ def submit_queued_claims(
     settings: Settings,
     *,
     fallback_key: Callable[[int], str | None] = lambda _: None,
+    review_now: bool = False,
 ) -> list[QueuedSubmission]:
     """Validate each item (models.submission.QueuedClaim) and submit the valid ones together.
 
     Used by ``POST /claims/batch`` and the ``ingest`` queue. ``fallback_key`` names the
-    idempotency key of an item that brings none (the ingest task derives it from the message).
-    The caller commits.
+    idempotency key of an item that brings none (the ingest task derives it from the message);
+    ``review_now`` is submit_claims'. The caller commits.
     """
     context = {"filing_window_days": settings.filing_window_days}
     outcomes: list[QueuedSubmission | None] = [None] * len(items)
@@ -434,7 +550,9 @@ def submit_queued_claims(
         key = claim.idempotency_key or fallback_key(index)
         requests.append(SubmissionRequest(claim.user_id, claim, key))
         positions.append(index)
-    for index, result in zip(positions, submit_claims(ctx, requests, settings), strict=True):
+    for index, result in zip(
+        positions, submit_claims(ctx, requests, settings, review_now=review_now), strict=True
+    ):
         outcomes[index] = (
             QueuedSubmission(index, errors=(result.error,))
             if result.error is not None
@@ -513,6 +631,12 @@ def _claim_row(state: ClaimState, request: SubmissionRequest) -> dict[str, Any]:
         "submitted_at": state.submitted_at,
         "next_step": state.next_step,
         "next_step_due_at": state.next_step_due_at,
+        "approved_amount": state.approved_amount,
+        "member_responsibility": state.member_responsibility,
+        "decision_reason_code": state.decision_reason_code,
+        "adjudication": state.adjudication,
+        "decided_at": state.decided_at,
+        "info_due_at": state.info_due_at,
     }
 
 
@@ -801,41 +925,48 @@ def advance_claims(
     if to_decide:
         facts = load_adjudication_facts(ctx, [claim for claim, _ in to_decide], lock_totals=True)
         for claim, step in to_decide:
-            result = facts.adjudicate(claim, settings.auto_approval_threshold)
-            decision = result.as_json()
-            claim.adjudication = decision
-            claim.changed = True
-            changes.touched[claim.id] = claim
-            event = _DECISION_EVENTS.get(result.decision)
-            if event is None:
-                # Refer: wait in UNDER_REVIEW for a person, with the breakdown as a suggestion.
-                claim.next_step = None
-                claim.next_step_due_at = None
-                claim.decision_reason_code = result.reason_codes[0].value
-            else:
-                if event is ClaimEvent.APPROVE:
-                    assert result.breakdown is not None
-                    _record_approval(claim, result.breakdown, decision, facts)
-                elif event is ClaimEvent.REJECT:
-                    claim.approved_amount = Decimal("0.00")
-                    claim.member_responsibility = claim.claimed_amount
-                decision_id = (
-                    step.event_id
-                    if step.step == "adjudicate"
-                    else automatic_event_id(claim.id, "decide", claim.version)
-                )
-                changes.transition(
-                    claim,
-                    event,
-                    event_id=decision_id,
-                    actor=SYSTEM,
-                    reason_code=result.reason_codes[0].value,
-                    details=decision,
-                )
+            decision_id = (
+                step.event_id
+                if step.step == "adjudicate"
+                else automatic_event_id(claim.id, "decide", claim.version)
+            )
+            _decide(changes, facts, claim, decision_id)
             outcomes.append(Outcome(claim.id, step.event_id, "applied", None, claim.status))
         facts.write_totals(ctx)
     changes.write(ctx)
     return outcomes
+
+
+def _decide(
+    changes: ChangeSet, facts: AdjudicationFacts, claim: ClaimState, decision_id: uuid.UUID
+) -> None:
+    """Adjudicate an UNDER_REVIEW claim: approve, reject or ask for information, or refer it
+    to a person with the breakdown as a suggestion."""
+    result = facts.adjudicate(claim, changes.settings.auto_approval_threshold)
+    decision = result.as_json()
+    claim.adjudication = decision
+    claim.changed = True
+    changes.touched[claim.id] = claim
+    event = _DECISION_EVENTS.get(result.decision)
+    if event is None:
+        claim.next_step = None
+        claim.next_step_due_at = None
+        claim.decision_reason_code = result.reason_codes[0].value
+        return
+    if event is ClaimEvent.APPROVE:
+        assert result.breakdown is not None
+        _record_approval(claim, result.breakdown, decision, facts)
+    elif event is ClaimEvent.REJECT:
+        claim.approved_amount = Decimal("0.00")
+        claim.member_responsibility = claim.claimed_amount
+    changes.transition(
+        claim,
+        event,
+        event_id=decision_id,
+        actor=SYSTEM,
+        reason_code=result.reason_codes[0].value,
+        details=decision,
+    )
 
 
 def _record_approval(
@@ -1000,8 +1131,14 @@ def coverage_facts(coverage: Coverage) -> rules.CoverageFacts:
 
 
 def load_adjudication_facts(
-    ctx: PlanJourneyContext, claims: Sequence[ClaimState], *, lock_totals: bool
+    ctx: PlanJourneyContext,
+    claims: Sequence[ClaimState],
+    *,
+    lock_totals: bool,
+    unsaved_documents: Mapping[int, frozenset[DocumentType]] | None = None,
 ) -> AdjudicationFacts:
+    """Load what adjudicating ``claims`` needs. ``unsaved_documents`` is for claims not stored
+    yet: their documents come from the submission, and the unique index rules out duplicates."""
     member_plan_ids = sorted({c.member_plan_id for c in claims})
     plan_ids = sorted({c.plan_id for c in claims})
     claim_ids = [c.id for c in claims]
@@ -1026,32 +1163,11 @@ def load_adjudication_facts(
         sa.select(Coverage).where(in_array(Coverage.plan_id, plan_ids))
     ):
         coverages.setdefault(coverage.plan_id, []).append(coverage_facts(coverage))
-    documents: dict[int, set[DocumentType]] = {}
-    for row in ctx.execute(
-        sa.select(documents_t.c.claim_id, documents_t.c.type).where(
-            in_array(documents_t.c.claim_id, claim_ids)
-        )
-    ):
-        documents.setdefault(row.claim_id, set()).add(DocumentType(row.type))
-    other = claims_t.alias("other")
-    duplicates = set(
-        ctx.session.scalars(
-            sa.select(claims_t.c.id)
-            .join(
-                other,
-                sa.and_(
-                    other.c.user_id == claims_t.c.user_id,
-                    other.c.service_date == claims_t.c.service_date,
-                    other.c.procedure_code == claims_t.c.procedure_code,
-                    sa.func.lower(other.c.provider_name) == sa.func.lower(claims_t.c.provider_name),
-                    other.c.id < claims_t.c.id,
-                    # Literal, so the planner matches the live-duplicate partial index.
-                    sa.text("other.status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')"),
-                ),
-            )
-            .where(in_array(claims_t.c.id, claim_ids))
-        )
-    )
+    if unsaved_documents is not None:
+        documents = {claim.id: unsaved_documents.get(claim.id, frozenset()) for claim in claims}
+        duplicates: set[int] = set()
+    else:
+        documents, duplicates = _stored_documents_and_duplicates(ctx, claim_ids)
     totals_t = table_of(MemberYearTotals)
     usage_t = table_of(CoverageUsage)
     keys = sorted({(c.member_plan_id, c.service_date.year) for c in claims})
@@ -1085,11 +1201,43 @@ def load_adjudication_facts(
         enrolments=enrolments,
         plans=plans,
         coverages=coverages,
-        documents={k: frozenset(v) for k, v in documents.items()},
+        documents=documents,
         duplicates=duplicates,
         totals=totals,
         usage=usage,
     )
+
+
+def _stored_documents_and_duplicates(
+    ctx: PlanJourneyContext, claim_ids: list[int]
+) -> tuple[dict[int, frozenset[DocumentType]], set[int]]:
+    types: dict[int, set[DocumentType]] = {}
+    for row in ctx.execute(
+        sa.select(documents_t.c.claim_id, documents_t.c.type).where(
+            in_array(documents_t.c.claim_id, claim_ids)
+        )
+    ):
+        types.setdefault(row.claim_id, set()).add(DocumentType(row.type))
+    other = claims_t.alias("other")
+    duplicates = set(
+        ctx.session.scalars(
+            sa.select(claims_t.c.id)
+            .join(
+                other,
+                sa.and_(
+                    other.c.user_id == claims_t.c.user_id,
+                    other.c.service_date == claims_t.c.service_date,
+                    other.c.procedure_code == claims_t.c.procedure_code,
+                    sa.func.lower(other.c.provider_name) == sa.func.lower(claims_t.c.provider_name),
+                    other.c.id < claims_t.c.id,
+                    # Literal, so the planner matches the live-duplicate partial index.
+                    sa.text("other.status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')"),
+                ),
+            )
+            .where(in_array(claims_t.c.id, claim_ids))
+        )
+    )
+    return {key: frozenset(value) for key, value in types.items()}, duplicates
 
 
 # --------------------------------------------------------------------------- maintenance
