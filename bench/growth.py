@@ -74,19 +74,22 @@ ORDER BY c.id, e.n
 """
 
 _OUTBOX = f"""
-INSERT INTO plan.outbox (kind, name, destination, payload, claim_id, created_at, published_at)
+INSERT INTO plan.outbox (kind, name, destination, payload, claim_id, item_count, created_at,
+    published_at)
 SELECT 'event', e.domain_event, e.domain_event,
-       jsonb_build_object('eventId', h.event_id, 'type', e.domain_event, 'claimId', c.id,
-                          'userId', c.user_id, 'planId', c.plan_id,
-                          'previousStatus', e.from_status, 'newStatus', e.to_status,
-                          'claimedAmount', c.claimed_amount::text, 'currency', 'BRL',
-                          'occurredAt', h.occurred_at),
-       c.id, h.occurred_at, h.occurred_at + interval '5 milliseconds'
+       jsonb_build_object('events', jsonb_agg(
+           jsonb_build_object('eventId', h.event_id, 'type', e.domain_event, 'claimId', c.id,
+                              'userId', c.user_id, 'planId', c.plan_id,
+                              'previousStatus', e.from_status, 'newStatus', e.to_status,
+                              'claimedAmount', c.claimed_amount::text, 'currency', 'BRL',
+                              'occurredAt', h.occurred_at) ORDER BY c.id)),
+       NULL, count(*), max(h.occurred_at), max(h.occurred_at) + interval '5 milliseconds'
 FROM plan.claims AS c
 JOIN plan.claim_status_history AS h ON h.claim_id = c.id
 JOIN {_STEPS} ON e.event = h.event
 WHERE c.id BETWEEN %(first)s AND %(last)s
-ORDER BY c.id, e.n
+GROUP BY c.id / 500, e.n, e.domain_event
+ORDER BY c.id / 500, e.n
 """
 
 

@@ -123,8 +123,9 @@ def verify_lifecycle(
     events: Counter[str] = Counter()
     unpublished = 0
     for event_id, published in conn.execute(
-        "SELECT payload->>'eventId', published_at IS NOT NULL FROM plan.outbox"
-        " WHERE kind = 'event' AND claim_id > %s",
+        "SELECT e->>'eventId', o.published_at IS NOT NULL FROM plan.outbox AS o"
+        " CROSS JOIN LATERAL jsonb_array_elements(o.payload->'events') AS e"
+        " WHERE o.kind = 'event' AND (e->>'claimId')::bigint > %s",
         [after_id],
     ):
         if event_id in event_ids:

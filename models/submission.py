@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal, TypedDict
 
+import orjson
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -409,8 +410,19 @@ def first_error(exc: ValidationError) -> ValidationFailed:
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def refuse_unstorable_text(value: object, path: str = "") -> None:
+def refuse_unstorable_text(value: object) -> None:
     """Raise for the first string (key or value) holding NUL or a lone surrogate."""
+    try:
+        # One pass in C for the usual clean input: orjson refuses lone surrogates and
+        # writes NUL as an escape; anything it cannot encode is walked below.
+        if b"\\u0000" not in orjson.dumps(value):
+            return
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    _refuse_unstorable_text(value, "")
+
+
+def _refuse_unstorable_text(value: object, path: str) -> None:
     if isinstance(value, str):
         if _UNSTORABLE.search(value):
             raise ValidationFailed(
@@ -421,8 +433,8 @@ def refuse_unstorable_text(value: object, path: str = "") -> None:
             )
     elif isinstance(value, dict):
         for key, item in value.items():
-            refuse_unstorable_text(key, path)
-            refuse_unstorable_text(item, f"{path}.{key}" if path else key)
+            _refuse_unstorable_text(key, path)
+            _refuse_unstorable_text(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            refuse_unstorable_text(item, f"{path}[{index}]")
+            _refuse_unstorable_text(item, f"{path}[{index}]")

@@ -457,9 +457,13 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         sa.CheckConstraint("kind IN ('task', 'event')", name="kind_known"),
+        sa.CheckConstraint("item_count >= 1", name="item_count_positive"),
         sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
         sa.Index("ix_outbox_published_at", "published_at"),
-        {"comment": "Messages written with the change that caused them, published after commit"},
+        {
+            "comment": "Messages written with the change that caused them, published after "
+            "commit; one row per event type or task per transaction, carrying all its items"
+        },
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
@@ -471,7 +475,14 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(
         JSONB(none_as_null=True), comment="Message body"
     )
-    claim_id: Mapped[int | None] = mapped_column(sa.BigInteger, comment="Claim it concerns")
+    claim_id: Mapped[int | None] = mapped_column(
+        sa.BigInteger, comment="Claim it concerns, when it concerns one"
+    )
+    item_count: Mapped[int] = mapped_column(
+        sa.Integer,
+        server_default=sa.text("1"),
+        comment="Events or work items the payload carries (payload.events / payload.items)",
+    )
     created_at: Mapped[datetime] = _created_at()
     published_at: Mapped[datetime | None] = mapped_column(
         comment="When the relay handed it to the broker; NULL while waiting"

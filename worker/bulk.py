@@ -7,14 +7,13 @@ driver caches it, where a multi-row VALUES list is a new statement for every bat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
@@ -55,22 +54,22 @@ def _select_expression(column: sa.Column[Any]) -> str:
     return f"v.{column.name}"
 
 
-def _value(column: sa.Column[Any], value: Any) -> Any:
-    if value is None:
-        return None
+def _column_array(column: sa.Column[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """One column of ``rows`` as the array the statement binds, converted once per column."""
+    values = [row[column.name] for row in rows]
     if isinstance(column.type, JSONB):
-        return json.dumps(value, default=_json_default, separators=(",", ":"))
-    if isinstance(value, Enum):
-        return value.value
-    return value
+        return [None if value is None else _json_text(value) for value in values]
+    if any(isinstance(value, Enum) for value in values):
+        return [value.value if isinstance(value, Enum) else value for value in values]
+    return values
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return str(value)
+    return str(value)  # Decimal (money) as its exact digits
 
 
 def in_array(
@@ -123,7 +122,7 @@ def insert_rows(
     if not rows:
         return []
     columns = tuple(rows[0].keys())
-    parameters = {name: [_value(table.c[name], row[name]) for row in rows] for name in columns}
+    parameters = {name: _column_array(table.c[name], rows) for name in columns}
     with _raw_cursor(ctx) as cursor:
         cursor.execute(
             _insert_sql(table, columns, on_conflict_do_nothing, returning, upsert_on),
@@ -196,9 +195,7 @@ def update_rows(
     if not rows:
         return 0
     columns = tuple(name for name in rows[0] if name != key)
-    parameters = {
-        name: [_value(table.c[name], row[name]) for row in rows] for name in (key, *columns)
-    }
+    parameters = {name: _column_array(table.c[name], rows) for name in (key, *columns)}
     with _raw_cursor(ctx) as cursor:
         cursor.execute(_update_sql(table, key, columns, touch), parameters, binary=True)
         return int(cursor.rowcount)

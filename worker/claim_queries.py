@@ -308,11 +308,12 @@ def claims_by_status(ctx: PlanJourneyContext) -> dict[ClaimStatus, int]:
 
 
 def outbox_backlog(ctx: PlanJourneyContext) -> tuple[int, float]:
-    """Outbox rows not yet published, and the age in seconds of the oldest of them."""
-    # Both read the partial index ix_outbox_unpublished, which holds only waiting rows.
+    """Outbox items (events, work items) not yet published, and the age in seconds of the
+    oldest row holding them."""
+    # The partial index ix_outbox_unpublished finds the waiting rows, however large the table.
     count, oldest_age_s = ctx.session.execute(
         sa.select(
-            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(outbox_t.c.item_count), 0),
             sa.func.coalesce(
                 sa.func.extract("epoch", sa.func.now() - sa.func.min(outbox_t.c.created_at)), 0
             ),

@@ -166,7 +166,7 @@ class ChangeSet:
     settings: Settings
     now: datetime = field(default_factory=utcnow)
     history: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     touched: dict[int, ClaimState] = field(default_factory=dict)
     # The automatic step each claim owes at commit: a later transition in the same
     # transaction settles it, so only what is still owed becomes outbox work.
@@ -218,26 +218,20 @@ class ChangeSet:
         if reason_code is not None:
             claim.decision_reason_code = reason_code
         self.touched[claim.id] = claim
-        self.outbox.append(
+        self.events.append(
             {
-                "kind": "event",
-                "name": domain_event_name(event, after),
-                "destination": domain_event_name(event, after),
-                "claim_id": claim.id,
-                "payload": {
-                    "eventId": str(event_id),
-                    "type": domain_event_name(event, after),
-                    "claimId": claim.id,
-                    "userId": claim.user_id,
-                    "planId": claim.plan_id,
-                    "previousStatus": before.value,
-                    "newStatus": after.value,
-                    "claimedAmount": _money(claim.claimed_amount),
-                    "approvedAmount": _money(claim.approved_amount),
-                    "currency": claim.currency,
-                    "reasonCode": reason_code,
-                    "occurredAt": self.now.isoformat(),
-                },
+                "eventId": str(event_id),
+                "type": domain_event_name(event, after),
+                "claimId": claim.id,
+                "userId": claim.user_id,
+                "planId": claim.plan_id,
+                "previousStatus": before.value,
+                "newStatus": after.value,
+                "claimedAmount": _money(claim.claimed_amount),
+                "approvedAmount": _money(claim.approved_amount),
+                "currency": claim.currency,
+                "reasonCode": reason_code,
+                "occurredAt": self.now.isoformat(),
             }
         )
 
@@ -256,7 +250,7 @@ class ChangeSet:
     def keep_only(self, claim_ids: set[int]) -> None:
         """Forget what was prepared for claims that were not stored after all."""
         self.history = [row for row in self.history if row["claim_id"] in claim_ids]
-        self.outbox = [row for row in self.outbox if row["claim_id"] in claim_ids]
+        self.events = [event for event in self.events if event["claimId"] in claim_ids]
         self.owed = {key: step for key, step in self.owed.items() if key in claim_ids}
 
     def write(self, ctx: PlanJourneyContext) -> None:
@@ -269,19 +263,41 @@ class ChangeSet:
                 claims_t,
                 [_claim_update(claim) for claim in self.touched.values() if claim.changed],
             )
-            insert_rows(ctx, outbox_t, [*self.outbox, *self._owed_work()])
+            insert_rows(ctx, outbox_t, self._outbox_rows())
 
-    def _owed_work(self) -> list[dict[str, Any]]:
+    def _outbox_rows(self) -> list[dict[str, Any]]:
+        """One row per event type and one per task, each carrying all of its items: the
+        relay's work and the outbox's size grow with transactions, not with claims."""
+        events: dict[str, list[dict[str, Any]]] = {}
+        for event in self.events:
+            events.setdefault(event["type"], []).append(event)
+        work: dict[str, list[dict[str, Any]]] = {}
+        for step in self.owed.values():
+            work.setdefault(STEP_TASKS[step.step], []).append(step.to_message())
         return [
-            {
-                "kind": "task",
-                "name": STEP_TASKS[work.step],
-                "destination": CLAIMS_QUEUE,
-                "claim_id": work.claim_id,
-                "payload": {"item": work.to_message()},
-            }
-            for work in self.owed.values()
+            *(
+                _outbox_row("event", name, name, {"events": items}, items)
+                for name, items in events.items()
+            ),
+            *(
+                _outbox_row("task", name, CLAIMS_QUEUE, {"items": items}, items)
+                for name, items in work.items()
+            ),
         ]
+
+
+def _outbox_row(
+    kind: str, name: str, destination: str, payload: dict[str, Any], items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    claims = {item["claimId"] for item in items}
+    return {
+        "kind": kind,
+        "name": name,
+        "destination": destination,
+        "claim_id": claims.pop() if len(claims) == 1 else None,
+        "item_count": len(items),
+        "payload": payload,
+    }
 
 
 def _claim_update(claim: ClaimState) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The outbox relay: publishes committed outbox rows to the broker, then marks them sent.
 
-Rows are taken with ``FOR UPDATE SKIP LOCKED`` so that several relays share the work. Work
-items for one task are sent as one message carrying the list (the tasks work on batches);
-domain events go to the topic exchange, one message per event type per batch. If the broker
+Rows are taken with ``FOR UPDATE SKIP LOCKED`` so that several relays share the work. A row
+carries the items of one transaction (``payload.items`` for a task, ``payload.events`` for an
+event type); work items for one task are sent as messages carrying up to BATCH_SIZE of them
+(the tasks work on batches), and domain events go to the topic exchange, one message per
+event type per BATCH_SIZE events. If the broker
 is down, the transaction rolls back, the rows wait, and the relay backs off and tries again.
 A crash after publishing but before the commit publishes the rows again, which the consumers'
 idempotency absorbs.
@@ -14,7 +16,7 @@ import contextlib
 import select
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +40,35 @@ NOTIFY_CHANNEL = "plan_outbox"
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 
 
+# The oldest waiting rows, locked, cut where the items they carry reach the batch size (the
+# first row always goes). Rows locked but not taken are released at commit.
+_NEXT_BATCH = sa.text(
+    """
+    WITH waiting AS (
+        SELECT id, item_count FROM plan.outbox
+        WHERE published_at IS NULL
+        ORDER BY id
+        LIMIT :rows
+        FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        SELECT id FROM (
+            SELECT id, sum(item_count) OVER (ORDER BY id) - item_count AS items_before
+            FROM waiting
+        ) AS w
+        WHERE items_before < :items
+    )
+    SELECT o.id, o.kind, o.name, o.destination, o.item_count, o.payload
+    FROM plan.outbox AS o JOIN taken USING (id)
+    ORDER BY o.id
+    """
+)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class OutboxRelay:
     def __init__(self, app: Celery, settings: Settings | None = None) -> None:
         self.app = app
@@ -47,20 +78,11 @@ class OutboxRelay:
         self.published = 0
 
     def publish_batch(self) -> int:
-        """Publish up to one batch of waiting rows; return how many went out."""
+        """Publish up to one batch of waiting items; return how many went out."""
         with PlanJourneyContext() as ctx:
             rows = ctx.execute(
-                sa.select(
-                    outbox_t.c.id,
-                    outbox_t.c.kind,
-                    outbox_t.c.name,
-                    outbox_t.c.destination,
-                    outbox_t.c.payload,
-                )
-                .where(outbox_t.c.published_at.is_(None))
-                .order_by(outbox_t.c.id)
-                .limit(self.settings.relay_batch_size)
-                .with_for_update(skip_locked=True)
+                _NEXT_BATCH,
+                {"rows": self.settings.relay_batch_size, "items": self.settings.relay_batch_size},
             ).all()
             if not rows:
                 return 0
@@ -71,26 +93,29 @@ class OutboxRelay:
                 .values(published_at=datetime.now(UTC))
             )
             ctx.commit()
-        self.published += len(rows)
-        return len(rows)
+        items = sum(int(row.item_count) for row in rows)
+        self.published += items
+        return items
 
     def _publish(self, rows: Sequence[Any]) -> None:
-        batches: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        work: dict[tuple[str, str], list[Any]] = defaultdict(list)
         events: dict[str, list[Any]] = defaultdict(list)
         single: list[Any] = []
         for row in rows:
             if row.kind == "event":
-                events[row.destination].append(row.payload)
-            elif "item" in row.payload:
-                batches[(row.name, row.destination)].append(row.payload["item"])
+                events[row.destination].extend(row.payload.get("events", [row.payload]))
+            elif "items" in row.payload:
+                work[(row.name, row.destination)].extend(row.payload["items"])
+            elif "item" in row.payload:  # written before outbox rows carried many items
+                work[(row.name, row.destination)].append(row.payload["item"])
             else:
                 single.append(row)
         with self.app.producer_or_acquire() as producer:
-            for (task_name, queue), items in batches.items():
-                for start in range(0, len(items), self.settings.batch_size):
+            for (task_name, queue), items in work.items():
+                for chunk in _chunks(items, self.settings.batch_size):
                     self.app.send_task(
                         task_name,
-                        args=[items[start : start + self.settings.batch_size]],
+                        args=[chunk],
                         queue=queue,
                         producer=producer,
                         retry=True,
@@ -106,16 +131,17 @@ class OutboxRelay:
                     retry_policy=PUBLISH_RETRY_POLICY,
                 )
             for routing_key, payloads in events.items():
-                producer.publish(
-                    {"events": payloads},
-                    exchange=self._exchange,
-                    routing_key=routing_key,
-                    declare=[self._exchange, self._events_queue],
-                    serializer="json",
-                    delivery_mode=2,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY_POLICY,
-                )
+                for chunk in _chunks(payloads, self.settings.batch_size):
+                    producer.publish(
+                        {"events": chunk},
+                        exchange=self._exchange,
+                        routing_key=routing_key,
+                        declare=[self._exchange, self._events_queue],
+                        serializer="json",
+                        delivery_mode=2,
+                        retry=True,
+                        retry_policy=PUBLISH_RETRY_POLICY,
+                    )
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Publish until told to stop: at once on NOTIFY, else every poll interval."""

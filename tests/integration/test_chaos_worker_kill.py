@@ -34,6 +34,7 @@ from tests.support.harness import (
     reset_app_caches,
     wait_until,
 )
+from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.servers import PrivatePostgres, PrivateRedis
 from worker.claim_service import sweep_overdue_steps
 from worker.journey import PlanJourneyContext
@@ -131,7 +132,8 @@ def assert_each_claim_decided_exactly_once(query: Query, claim_ids: list[int]) -
         claim_id: decided for claim_id in claim_ids
     }
     domain_events = query(
-        "SELECT claim_id, count(*) AS n FROM plan.outbox WHERE kind = 'event' GROUP BY claim_id"
+        f"SELECT claim_id, count(*) AS n FROM {OUTBOX_ITEMS} WHERE kind = 'event' "
+        "GROUP BY claim_id"
     )
     assert {row["claim_id"]: row["n"] for row in domain_events} == dict.fromkeys(claim_ids, 3)
     # Nothing spent twice: each member's limit usage is exactly the sum of their claims.

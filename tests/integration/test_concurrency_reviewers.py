@@ -24,6 +24,7 @@ from models.errors import ErrorCode, InvalidTransition
 from tests.integration.test_lifecycle_paths import advance, apply, owed_step
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, admin_conninfo, wait_until
+from tests.support.outbox import OUTBOX_ITEMS
 from worker.claim_service import Outcome, apply_commands
 from worker.journey import PlanJourneyContext
 
@@ -159,11 +160,11 @@ def test_two_conflicting_decisions_at_once_exactly_one_wins(
     claim = harness.query("SELECT status, version FROM plan.claims WHERE id = %s", (claim_id,))[0]
     assert claim == {"status": decisions[0]["to_status"], "version": version_before + 1}
     decision_events = harness.query(
-        "SELECT payload FROM plan.outbox WHERE kind = 'event' AND claim_id = %s "
-        "AND payload->>'previousStatus' = %s",
+        f"SELECT item FROM {OUTBOX_ITEMS} WHERE kind = 'event' AND claim_id = %s "
+        "AND item->>'previousStatus' = %s",
         (claim_id, status),
     )
-    assert [e["payload"]["eventId"] for e in decision_events] == [str(winner.event_id)]
+    assert [e["item"]["eventId"] for e in decision_events] == [str(winner.event_id)]
 
 
 def test_two_claims_racing_for_the_last_of_an_annual_limit_never_exceed_it(

@@ -25,6 +25,7 @@ from tests.integration.test_concurrency_reviewers import blocked_sessions, row_l
 from tests.integration.test_lifecycle_paths import advance, apply
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, Process, wait_until
+from tests.support.outbox import OUTBOX_ITEMS
 from worker import claim_service
 from worker.claim_service import AutomaticStep, Outcome
 from worker.journey import PlanJourneyContext
@@ -52,9 +53,9 @@ def effects(harness: Harness) -> dict[str, list[dict[str, Any]]]:
 def owed_item(harness: Harness, claim_id: int) -> dict[str, Any]:
     """The start_review item exactly as the relay would send it, read from the outbox."""
     [row] = harness.query(
-        "SELECT payload FROM plan.outbox WHERE kind = 'task' AND claim_id = %s", (claim_id,)
+        f"SELECT item FROM {OUTBOX_ITEMS} WHERE kind = 'task' AND claim_id = %s", (claim_id,)
     )
-    item: dict[str, Any] = row["payload"]["item"]
+    item: dict[str, Any] = row["item"]
     return item
 
 
@@ -132,7 +133,7 @@ def test_start_review_delivered_twice_at_the_same_moment_has_the_effect_of_one(
     totals = harness.query("SELECT out_of_pocket_paid FROM plan.member_year_totals")
     assert [str(row["out_of_pocket_paid"]) for row in totals] == ["16.00"]
     domain_events = harness.scalar(
-        "SELECT count(*) FROM plan.outbox WHERE kind = 'event' AND claim_id = %s", (claim_id,)
+        f"SELECT count(*) FROM {OUTBOX_ITEMS} WHERE kind = 'event' AND claim_id = %s", (claim_id,)
     )
     assert domain_events == 3
 
@@ -287,10 +288,9 @@ def test_step_event_ids_are_derived_so_every_publication_carries_the_same_id(
         assert claim_service.sweep_overdue_steps(ctx, get_settings(), limit=10) == 1
         ctx.commit()
     items = [
-        row["payload"]["item"]
+        row["item"]
         for row in harness.query(
-            "SELECT payload FROM plan.outbox WHERE kind = 'task' AND claim_id = %s ORDER BY id",
-            (claim_id,),
+            f"SELECT item FROM {OUTBOX_ITEMS} WHERE kind = 'task' AND claim_id = %s", (claim_id,)
         )
     ]
     assert items == [item, item]

@@ -13,6 +13,7 @@ from celery import Celery
 
 from tests.support.factories import claim_body, make_world
 from tests.support.harness import ROOT, Harness, wait_until
+from tests.support.outbox import OUTBOX_ITEMS
 
 
 @pytest.fixture
@@ -108,9 +109,9 @@ def test_an_operator_lists_and_replays_a_dead_letter(harness: Harness) -> None:
 
     claim = submit(world, "member-1")
     step = harness.query(
-        "SELECT payload FROM plan.outbox WHERE kind = 'task' AND claim_id = %s",
+        f"SELECT item FROM {OUTBOX_ITEMS} WHERE kind = 'task' AND claim_id = %s",
         (claim.claim_id,),
-    )[0]["payload"]["item"]
+    )[0]["item"]
     # As if the step had failed its last retry: the letter holds the task's arguments.
     harness.query(
         "INSERT INTO plan.dead_letters (task_name, queue, payload, reason, errors) "

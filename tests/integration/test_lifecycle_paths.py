@@ -24,6 +24,7 @@ from models.errors import ErrorCode, InvalidTransition
 from models.lifecycle import TRANSITIONS, can_fire
 from tests.support.factories import World, make_world, submit
 from tests.support.harness import Harness, admin_conninfo, wait_until
+from tests.support.outbox import OUTBOX_ITEMS
 from worker.claim_service import (
     AutomaticStep,
     Outcome,
@@ -252,7 +253,8 @@ def test_claim_follows_each_path_of_the_graph_and_history_records_exactly_its_mo
         assert row["next_step"] is None
         assert row["info_due_at"] is None
     events = harness.scalar(
-        "SELECT count(*) FROM plan.outbox WHERE kind = 'event' AND claim_id = %s", (claim.claim_id,)
+        f"SELECT count(*) FROM {OUTBOX_ITEMS} WHERE kind = 'event' AND claim_id = %s",
+        (claim.claim_id,),
     )
     assert events == len(history), "one domain event per transition"
 

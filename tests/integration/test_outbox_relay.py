@@ -20,6 +20,7 @@ from models.enums import ActorRole, ClaimEvent
 from models.submission import ClaimSubmission
 from tests.support.factories import claim_body, make_world, submit
 from tests.support.harness import Harness, wait_until
+from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.servers import PrivateRedis
 from worker.celery_app import events_queue
 from worker.claim_service import SubmissionRequest, apply_commands, submit_claims
@@ -91,8 +92,8 @@ def test_outbox_rows_commit_or_roll_back_with_the_change_that_caused_them(
 
     claim_id = submit(world, MEMBER, amount="150.00").claim_id
     rows = harness.query(
-        "SELECT kind, name, destination, published_at FROM plan.outbox WHERE claim_id = %s "
-        "ORDER BY kind",
+        "SELECT kind, name, destination, published_at, item_count FROM plan.outbox "
+        "WHERE claim_id = %s ORDER BY kind",
         (claim_id,),
     )
     assert rows == [
@@ -101,12 +102,14 @@ def test_outbox_rows_commit_or_roll_back_with_the_change_that_caused_them(
             "name": "claim.submitted",
             "destination": "claim.submitted",
             "published_at": None,
+            "item_count": 1,
         },
         {
             "kind": "task",
             "name": "plan.claims.start_review",
             "destination": "claims",
             "published_at": None,
+            "item_count": 1,
         },
     ]
     # Committed, yet nothing reached the broker: only the relay publishes.
@@ -157,6 +160,43 @@ def test_relay_publishes_waiting_rows_batched_and_marks_them_sent(harness: Harne
     assert all(row["published_at"] is not None for row in sent_at)
 
 
+def test_a_transaction_writes_one_row_per_event_type_and_task_and_the_relay_splits_them(
+    harness: Harness,
+) -> None:
+    world = make_world()
+    requests = [
+        SubmissionRequest(
+            MEMBER,
+            ClaimSubmission.model_validate(
+                claim_body(world, MEMBER, amount="150.00", provider=f"Clinic {n}")
+            ),
+        )
+        for n in range(5)
+    ]
+    with PlanJourneyContext() as ctx:
+        results = submit_claims(ctx, requests, get_settings())
+        ctx.commit()
+    late = submit(world, MEMBER, amount="150.00", provider="Clinic late").claim_id
+    claim_ids = sorted([*(r.claim_id for r in results), late])
+    rows = harness.query("SELECT kind, item_count FROM plan.outbox ORDER BY id")
+    assert rows == [
+        {"kind": "event", "item_count": 5},
+        {"kind": "task", "item_count": 5},
+        {"kind": "event", "item_count": 1},
+        {"kind": "task", "item_count": 1},
+    ]
+
+    # Relay transactions of at most 3 items (a larger row goes alone), messages of at most 2.
+    harness.start_relay({"RELAY_BATCH_SIZE": "3", "BATCH_SIZE": "2"})
+    wait_until(lambda: unpublished(harness) == 0, what="the relay to publish every row")
+
+    work = [body[0][0] for _, body, _ in drain(harness.broker_url, Queue("claims"))]
+    assert sorted(len(items) for items in work) == [1, 1, 2, 2]
+    assert sorted(item["claimId"] for items in work for item in items) == claim_ids
+    events = domain_events(harness.broker_url)
+    assert sorted(event["claimId"] for _, event in events) == claim_ids
+
+
 def test_every_transition_of_a_claim_reaches_the_events_queue_once(harness: Harness) -> None:
     world = make_world()
     claim_id = submit(world, MEMBER, amount="80.00").claim_id
@@ -185,7 +225,7 @@ def test_every_transition_of_a_claim_reaches_the_events_queue_once(harness: Harn
     assert (approved["claimedAmount"], approved["approvedAmount"]) == ("80.00", "64.00")
     assert approved["reasonCode"] == "WITHIN_AUTO_APPROVAL"
     recorded = harness.query(
-        "SELECT payload->>'eventId' AS event_id FROM plan.outbox WHERE kind = 'event' ORDER BY id"
+        f"SELECT item->>'eventId' AS event_id FROM {OUTBOX_ITEMS} WHERE kind = 'event'"
     )
     assert [e["eventId"] for _, e in events] == [row["event_id"] for row in recorded]
 

@@ -21,6 +21,7 @@ from models.submission import (
     SubmissionContext,
     all_errors,
     first_error,
+    refuse_unstorable_text,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -587,3 +588,33 @@ def test_additional_info_reports_a_bad_document_by_its_path(source: str) -> None
     data = {"documents": [document(), document(fileName="virus.exe")]}
     failure = rejection(AdditionalInfo, data, source)
     assert_rejected(failure, ErrorCode.INVALID_DOCUMENT, "documents[1].fileName")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"notes": "line\x00break"}, "notes"),
+        ({"documents": [{"fileName": "a\ud800.pdf"}]}, "documents[0].fileName"),
+        ({"bad\x00key": 1}, None),
+        ({"huge": 2**70, "notes": "\x00"}, "notes"),
+    ],
+)
+def test_text_postgresql_cannot_store_is_refused_with_its_field(
+    body: dict[str, Any], field: str | None
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        refuse_unstorable_text(body)
+    assert refused.value.code is ErrorCode.INVALID_INPUT
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"notes": "plain text, accents: ação, emoji: 🦷"},
+        {"notes": "a literal backslash-u: \\u0000 is only text"},
+        {"huge": 2**70, "list": [1, "two", None, 3.5]},
+    ],
+)
+def test_text_postgresql_can_store_passes(body: dict[str, Any]) -> None:
+    refuse_unstorable_text(body)

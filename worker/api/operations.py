@@ -94,9 +94,11 @@ def metrics(_: Admin, settings: AppSettings) -> Response:
     claims = Gauge("plan_claims", "Claims by lifecycle status", ["status"], registry=snapshot)
     for status, count in by_status.items():
         claims.labels(status.value).set(count)
-    Gauge("plan_outbox_backlog", "Outbox rows waiting for the relay", registry=snapshot).set(
-        backlog
-    )
+    Gauge(
+        "plan_outbox_backlog",
+        "Outbox items (events, work items) waiting for the relay",
+        registry=snapshot,
+    ).set(backlog)
     Gauge(
         "plan_outbox_oldest_age_seconds",
         "Age of the oldest outbox row waiting for the relay",
