@@ -57,13 +57,18 @@ def _worker_peaks(phase: dict[str, Any]) -> list[tuple[str, float]]:
     ]
 
 
-def _pipeline_rows(pipeline: dict[str, Any], label: str) -> list[Figure]:
-    loaded = pipeline["latency_submit_to_decision"]
+def _pipeline_rows(pipeline: dict[str, Any], label: str, *, target: bool) -> list[Figure]:
+    # A queue-fed claim is submitted when its message is sent: the worker stores, reviews and
+    # decides it in one transaction, so sent -> decided is the latency a partner sees.
     queued = pipeline["latency_enqueue_to_decision"]
+    stored = pipeline["latency_submit_to_decision"]
+    p99 = queued["p99_ms"]
     return [
-        info(f"{label}: p50 submitted -> decided", loaded["p50_ms"], "ms"),
-        below(f"{label}: p99 submitted -> decided", loaded["p99_ms"], "ms", 2000),
-        info(f"{label}: p99 sent to broker -> decided", queued["p99_ms"], "ms"),
+        info(f"{label}: p50 sent to broker -> decided", queued["p50_ms"], "ms"),
+        below(f"{label}: p99 sent to broker -> decided", p99, "ms", 2000)
+        if target
+        else info(f"{label}: p99 sent to broker -> decided", p99, "ms"),
+        info(f"{label}: p99 stored submission -> decision", stored["p99_ms"], "ms"),
     ]
 
 
@@ -89,23 +94,26 @@ def figures(results: dict[str, Any]) -> list[Figure]:
     for other in results.get("pipeline_variants", []):
         label = f"pipeline ({other['layout']}, {other['workers']} workers)"
         rows.append(info(f"{label}: claims/s", other.get("claims_per_s"), "claims/s"))
-    if pipeline:
-        rows.extend(_pipeline_rows(pipeline, "saturated (all sent at once)"))
     paced = results.get("pipeline_paced")
+    if pipeline:
+        # All N sent at once is a backlog, not a load: its p99 is the time to drain it.
+        rows.extend(_pipeline_rows(pipeline, "saturated (all sent at once)", target=not paced))
     if paced:
         label = f"paced at {paced['send_rate']:,.0f}/s"
         rows.append(info(f"{label}: claims/s", paced.get("claims_per_s"), "claims/s"))
-        rows.extend(_pipeline_rows(paced, label))
+        rows.extend(_pipeline_rows(paced, label, target=True))
     if pipeline:
         idle = pipeline.get("idle")
         if idle:
             single = idle["latency_submit_to_decision"]
             seen = idle["latency_send_to_observed_decision"]
-            rows.append(info("idle, one claim: p50 submitted -> decided", single["p50_ms"], "ms"))
+            rows.append(info("idle, one claim: p50 sent -> decision seen", seen["p50_ms"], "ms"))
             rows.append(
-                below("idle, one claim: p99 submitted -> decided", single["p99_ms"], "ms", 100)
+                below("idle, one claim: p99 sent -> decision seen", seen["p99_ms"], "ms", 100)
             )
-            rows.append(info("idle, one claim: p99 sent -> decision seen", seen["p99_ms"], "ms"))
+            rows.append(
+                info("idle, one claim: p99 stored submission -> decision", single["p99_ms"], "ms")
+            )
         for role, peak in _worker_peaks(pipeline):
             rows.append(below(f"peak RSS {role}", peak, "MB", 250))
         for m in pipeline.get("memory", []):

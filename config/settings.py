@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256"] = "HS256"
     flower_basic_auth: SecretStr = SecretStr("admin:admin")
     flower_port: int = Field(5555, ge=1, le=65535)
+    submission_batch_max: int = Field(64, ge=1, le=1000)
+    submission_writers: int = Field(1, ge=1, le=16)
     # Read by prometheus_client itself in every process; here so that /metrics knows to merge.
     prometheus_multiproc_dir: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -686,22 +686,24 @@ class Enrolment:
 
 def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[Enrolment]]:
     by_user: dict[str, list[Enrolment]] = {}
-    if not user_ids:
-        return by_user
-    rows = ctx.execute(
-        sa.select(
-            MemberPlan.id,
-            MemberPlan.user_id,
-            MemberPlan.plan_id,
-            MemberPlan.start_date,
-            MemberPlan.end_date,
-            MemberPlan.status,
-        )
-        .where(in_array(MemberPlan.user_id, user_ids))
-        .order_by(MemberPlan.id)
+    rows = select_by_keys(
+        ctx,
+        table_of(MemberPlan),
+        [(user_id,) for user_id in sorted(user_ids)],
+        ("user_id",),
+        ("id", "user_id", "plan_id", "start_date", "end_date", "status"),
     )
-    for row in rows:
-        by_user.setdefault(row.user_id, []).append(Enrolment(**row._asdict()))
+    for row in sorted(rows, key=lambda row: row.id):
+        by_user.setdefault(row.user_id, []).append(
+            Enrolment(
+                id=row.id,
+                user_id=row.user_id,
+                plan_id=row.plan_id,
+                start_date=row.start_date,
+                end_date=row.end_date,
+                status=MemberPlanStatus(row.status),
+            )
+        )
     return by_user
 
 

@@ -13,6 +13,11 @@ TRANSITIONS = Counter(
     ["outcome"],
 )
 TASK_LATENCY = Histogram("plan_task_duration_seconds", "Time a task took, by task name", ["task"])
+INTAKE_BATCH = Histogram(
+    "plan_intake_batch_claims",
+    "Single-claim submissions stored together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 HTTP_LATENCY = Histogram(
     "plan_http_request_duration_seconds", "HTTP request latency", ["method", "route", "status"]
 )

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from decimal import Decimal
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -21,10 +18,10 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ProcedureType
 from models.errors import ErrorCode, InvalidTransition
-from tests.integration.test_lifecycle_paths import advance, apply, owed_step
 from tests.support.factories import make_world, submit
-from tests.support.harness import Harness, admin_conninfo, wait_until
+from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
+from tests.support.service import advance, apply, blocked_sessions, owed_step, row_lock_held
 from worker.claim_service import Outcome, apply_commands
 from worker.journey import PlanJourneyContext
 
@@ -56,25 +53,8 @@ def start_review(harness: Harness, claim_id: int) -> None:
     assert outcome.status == "applied"
 
 
-@contextmanager
-def row_lock_held(harness: Harness, sql: str, params: tuple[object, ...]) -> Iterator[None]:
-    """Hold ``SELECT ... FOR UPDATE`` on a row until the block ends (then roll back)."""
-    with psycopg.connect(admin_conninfo(harness.database_url)) as gate:
-        assert gate.execute(sql, params).fetchall(), "the gate locked no row"
-        try:
-            yield
-        finally:
-            gate.rollback()
 
 
-def blocked_sessions(harness: Harness) -> int:
-    return int(
-        harness.scalar(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = %s AND application_name = 'plan-service' AND wait_event_type = 'Lock'",
-            (harness.database_name,),
-        )
-    )
 
 
 def race(

@@ -21,11 +21,10 @@ from celery import Celery
 from config import get_settings
 from models.commands import Actor, ClaimCommand, automatic_event_id
 from models.enums import ActorRole, ClaimEvent
-from tests.integration.test_concurrency_reviewers import blocked_sessions, row_lock_held
-from tests.integration.test_lifecycle_paths import advance, apply
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, Process, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
+from tests.support.service import advance, apply, blocked_sessions, row_lock_held
 from worker import claim_service
 from worker.claim_service import AutomaticStep, Outcome
 from worker.journey import PlanJourneyContext

@@ -9,33 +9,28 @@ DRAFT; an event the state does not allow changes nothing, even when the caller c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
 from celery import Celery
 
-from config import Settings, get_settings
-from models.commands import SYSTEM, Actor, ClaimCommand, DocumentRef, automatic_event_id
+from config import get_settings
+from models.commands import SYSTEM, Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ClaimStatus
 from models.errors import ErrorCode, InvalidTransition
 from models.lifecycle import TRANSITIONS, can_fire
 from tests.support.factories import World, make_world, submit
 from tests.support.harness import Harness, admin_conninfo, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
+from tests.support.service import advance, apply, owed_step
 from worker.claim_service import (
-    AutomaticStep,
-    Outcome,
-    advance_claims,
-    apply_commands,
     expire_overdue_claims,
     refuse_if_any,
 )
 from worker.journey import PlanJourneyContext
 
-T = TypeVar("T")
 MEMBER = "member-1"
 REVIEWER_ID = "reviewer-7"
 REVIEWER = Actor(id=REVIEWER_ID, role=ActorRole.REVIEWER)
@@ -77,29 +72,12 @@ def command(claim_id: int, event: ClaimEvent, **fields: Any) -> ClaimCommand:
     return ClaimCommand(claim_id=claim_id, event=event, event_id=uuid.uuid4(), **fields)
 
 
-def committed(
-    service: Callable[[PlanJourneyContext, list[Any], Settings], T], items: list[Any]
-) -> T:
-    """Run a claim service function in one unit of work and commit, as the tasks do."""
-    with PlanJourneyContext() as ctx:
-        result = service(ctx, items, get_settings())
-        ctx.commit()
-    return result
 
 
-def apply(*commands: ClaimCommand) -> list[Outcome]:
-    return committed(apply_commands, list(commands))
 
 
-def owed_step(harness: Harness, claim_id: int) -> AutomaticStep:
-    row = harness.query("SELECT next_step, version FROM plan.claims WHERE id = %s", (claim_id,))[0]
-    assert row["next_step"] is not None, f"claim {claim_id} owes no automatic step"
-    step = row["next_step"]
-    return AutomaticStep(claim_id, step, automatic_event_id(claim_id, step, row["version"]))
 
 
-def advance(*steps: AutomaticStep) -> list[Outcome]:
-    return committed(advance_claims, list(steps))
 
 
 def expire_now(harness: Harness, claim_id: int) -> int:

@@ -17,8 +17,10 @@ from pydantic.json_schema import models_json_schema
 from config import Settings, get_settings
 from models.submission import AdditionalInfo, ClaimSubmission, QueuedClaim, ReviewDecision
 from worker.api import claims, operations, plans
+from worker.api.auth import TokenVerifier
 from worker.api.claims import MAX_BATCH
 from worker.api.errors import install_error_handlers
+from worker.api.intake import ClaimIntake
 from worker.api.middleware import RequestContextMiddleware
 from worker.logs import configure_logging
 
@@ -75,9 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         socket_timeout=operations.PROBE_TIMEOUT_S,
     )
 
+    intake = ClaimIntake(settings)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        intake.close()
         broker.close()
 
     app = PlanApi(
@@ -88,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.broker = broker
+    app.state.intake = intake
+    app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(claims.router)

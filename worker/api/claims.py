@@ -1,8 +1,10 @@
 """Claims: submission (one, or a batch for queue-fed partners), member and reviewer actions,
 and the reads.
 
-Writes go through worker.claim_service in one PlanJourneyContext per request: the transition,
-its history row and its outbox work commit together, and the workers take it from there.
+Writes go through worker.claim_service in one PlanJourneyContext: the transition, its history
+row and its outbox work commit together, and the workers take it from there. Single-claim
+submissions share transactions under load (worker.api.intake); every other write is one
+transaction per request.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from worker import claim_queries
 from worker.api.auth import Admin, CurrentUser, Member, Reviewer, User
 from worker.api.bodies import parse_body, read_json
 from worker.api.errors import ErrorDetail, error_responses
+from worker.api.intake import ClaimIntake
 from worker.api.params import (
     MAX_ID,
     AppSettings,
@@ -53,7 +56,6 @@ from worker.claim_service import (
     SubmissionResult,
     apply_commands,
     refuse_if_any,
-    submit_claims,
     submit_queued_claims,
 )
 from worker.journey import PlanJourneyContext
@@ -132,7 +134,7 @@ def _document_refs(documents: list[DocumentIn]) -> tuple[DocumentRef, ...]:
     responses=error_responses(401, 403, 409, 422, 503),
     openapi_extra=json_request_body("ClaimSubmission"),
 )
-def submit_claim(
+async def submit_claim(
     user: Member,
     settings: AppSettings,
     body: RawJson,
@@ -141,12 +143,9 @@ def submit_claim(
     idempotency_key: IdempotencyKey = None,
 ) -> ClaimAccepted:
     claim = parse_body(ClaimSubmission, body, {"filing_window_days": settings.filing_window_days})
-    with PlanJourneyContext() as ctx:
-        [result] = submit_claims(
-            ctx, [SubmissionRequest(user.id, claim, idempotency_key)], settings
-        )
-        accepted = _submitted(result)
-        ctx.commit()
+    intake: ClaimIntake = request.app.state.intake
+    result = await intake.submit(SubmissionRequest(user.id, claim, idempotency_key))
+    accepted = _submitted(result)
     request.state.claim_id = accepted.id
     response.headers["Location"] = accepted.links.self
     return accepted
