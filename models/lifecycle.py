@@ -124,6 +124,9 @@ Automatic steps owed by the workers (`claims.next_step`):
 
 - `start_review`: owed from SUBMITTED; the worker fires `start_review` and adjudicates in the
   same transaction (approve, reject, request_info, or leave in UNDER_REVIEW for a reviewer).
+  A claim the worker ingests from the `ingest` queue owes nothing: the worker submits it,
+  starts its review and adjudicates it in the ingesting transaction, one history row and one
+  event per transition all the same.
 - `adjudicate`: owed after `provide_info`; the worker adjudicates again.
 """
 

@@ -263,9 +263,9 @@ class ChangeSet:
                 claims_t,
                 [_claim_update(claim) for claim in self.touched.values() if claim.changed],
             )
-            insert_rows(ctx, outbox_t, self._outbox_rows())
+            insert_rows(ctx, outbox_t, self.outbox_rows())
 
-    def _outbox_rows(self) -> list[dict[str, Any]]:
+    def outbox_rows(self) -> list[dict[str, Any]]:
         """One row per event type and one per task, each carrying all of its items: the
         relay's work and the outbox's size grow with transactions, not with claims."""
         events: dict[str, list[dict[str, Any]]] = {}
