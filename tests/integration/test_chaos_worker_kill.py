@@ -21,11 +21,12 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from celery import Celery
 from psycopg.rows import dict_row
 
 from config import get_settings
 from models.commands import automatic_event_id
-from tests.support.factories import World, make_world, submit
+from tests.support.factories import World, claim_body, make_world, submit
 from tests.support.harness import (
     Harness,
     Process,
@@ -181,6 +182,41 @@ def test_child_killed_mid_batch_loses_nothing_and_doubles_nothing(
     wait_until(lambda: all_approved(query, claim_ids), what="every claim to be decided")
     assert worker.popen.poll() is None, "the worker itself survives the loss of a child"
     assert_each_claim_decided_exactly_once(query, claim_ids)
+
+
+def test_child_killed_mid_ingest_batch_files_and_decides_each_claim_once(
+    harness: Harness, query: Query
+) -> None:
+    world = make_world(users=MEMBERS)
+    # No idempotency keys: the message id keys each item, the same on the redelivery.
+    claims = [
+        {
+            **claim_body(world, MEMBERS[n % 2], amount=str(AMOUNT), provider=f"Clinic {n}"),
+            "userId": MEMBERS[n % 2],
+        }
+        for n in range(CLAIMS_PER_BATCH)
+    ]
+    sender = Celery("chaos-ingest", broker=harness.broker_url, set_as_current=False)
+    try:
+        with year_to_date_locked(admin_conninfo(harness.database_url)):
+            worker = harness.start_worker(queues="ingest", concurrency=1)
+            sender.send_task("plan.claims.ingest_batch", args=[claims], queue="ingest")
+            # Submitted and under review in memory, waiting to lock the totals to decide.
+            wait_until(lambda: blocked_workers(query) == 1, what="the worker to be mid-ingest")
+            [child] = worker.children()
+            os.kill(child, signal.SIGKILL)
+            wait_until(lambda: killed_child_reported(worker), what="the worker to see it die")
+            harness.start_worker(queues="ingest", concurrency=1)
+    finally:
+        sender.close()
+
+    wait_until(
+        lambda: len(statuses(query)) == CLAIMS_PER_BATCH
+        and set(statuses(query).values()) == {"APPROVED"},
+        what="the redelivered batch to file and decide every claim",
+    )
+    assert_each_claim_decided_exactly_once(query, sorted(statuses(query)))
+    assert query("SELECT count(*) AS n FROM plan.dead_letters")[0]["n"] == 0
 
 
 def test_whole_worker_killed_mid_batch_the_sweeper_hands_its_work_to_another(
