@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -45,6 +45,7 @@ from models.errors import (
 from models.lifecycle import can_fire, domain_event_name, fire
 from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
 from models.tables import (
+    LIVE_CLAIM,
     Claim,
     ClaimStatusHistory,
     Coverage,
@@ -398,7 +399,6 @@ def submit_claims(
                 state.id: frozenset(document.type for document in request.claim.documents)
                 for state, (_, request, _) in zip(states, pending, strict=True)
             },
-            settings,
         )
 
     inserted = {
@@ -474,8 +474,10 @@ def _refused_by_unique_indexes(ctx: PlanJourneyContext, states: Sequence[ClaimSt
     return {row.id for row in rows}
 
 
+# The live-claim predicate is the partial index's own text (a constant, not input), so the
+# planner matches the index.
 _REFUSED_BY_UNIQUE_INDEXES = sa.text(
-    """
+    f"""
     SELECT k.id FROM (
         SELECT n.*, row_number() OVER (
             PARTITION BY user_id, service_date, procedure_code, lower(provider_name) ORDER BY id
@@ -489,9 +491,9 @@ _REFUSED_BY_UNIQUE_INDEXES = sa.text(
           AND c.service_date = k.service_date
           AND c.procedure_code = k.procedure_code
           AND lower(c.provider_name) = lower(k.provider_name)
-          AND c.status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')
+          AND {LIVE_CLAIM.text}
     )
-    """
+    """  # noqa: S608
 ).bindparams(
     sa.bindparam("ids", type_=ARRAY(sa.BigInteger)),
     sa.bindparam("users", type_=ARRAY(sa.String)),
@@ -506,7 +508,6 @@ def _review_new_claims(
     changes: ChangeSet,
     claims: Sequence[ClaimState],
     document_types: Mapping[int, frozenset[DocumentType]],
-    settings: Settings,
 ) -> None:
     submitted = [claim for claim in claims if claim.status is ClaimStatus.SUBMITTED]
     if not submitted:
@@ -750,6 +751,28 @@ def lock_claims(ctx: PlanJourneyContext, claim_ids: Iterable[int]) -> dict[int, 
     return {row.id: ClaimState(**row._asdict()) for row in rows}
 
 
+class _ClaimWork(Protocol):
+    @property
+    def claim_id(self) -> int: ...
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
+
+
+W = TypeVar("W", bound=_ClaimWork)
+
+
+def _take_claims(
+    ctx: PlanJourneyContext, work: Sequence[W]
+) -> tuple[dict[uuid.UUID, W], dict[int, ClaimState], dict[uuid.UUID, int]]:
+    """Drop repeated event ids, lock the claims, and find which event ids were applied before."""
+    unique: dict[uuid.UUID, W] = {}
+    for item in work:
+        unique.setdefault(item.event_id, item)
+    claims = lock_claims(ctx, (item.claim_id for item in unique.values()))
+    return unique, claims, _applied_event_ids(ctx, unique)
+
+
 def _applied_event_ids(
     ctx: PlanJourneyContext, event_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
@@ -780,11 +803,7 @@ def apply_commands(
     the claim's state does not allow is refused with PLAN_CLAIM_BUS_INVALID_STATUS_TRANSITION
     (or, for an automatic command overtaken by a person, skipped as stale).
     """
-    unique: dict[uuid.UUID, ClaimCommand] = {}
-    for command in commands:
-        unique.setdefault(command.event_id, command)
-    claims = lock_claims(ctx, (c.claim_id for c in unique.values()))
-    applied_before = _applied_event_ids(ctx, unique)
+    unique, claims, applied_before = _take_claims(ctx, commands)
     changes = ChangeSet(settings)
     approvals: list[tuple[ClaimState, ClaimCommand]] = []
     outcomes: list[Outcome] = []
@@ -915,11 +934,7 @@ def advance_claims(
     A step whose claim no longer owes it (already done, cancelled, a person acted) is stale and
     changes nothing, so the sweeper and redeliveries can publish a step as often as they like.
     """
-    unique: dict[uuid.UUID, AutomaticStep] = {}
-    for step in steps:
-        unique.setdefault(step.event_id, step)
-    claims = lock_claims(ctx, (s.claim_id for s in unique.values()))
-    applied_before = _applied_event_ids(ctx, unique)
+    unique, claims, applied_before = _take_claims(ctx, steps)
     changes = ChangeSet(settings)
     outcomes: list[Outcome] = []
     to_decide: list[tuple[ClaimState, AutomaticStep]] = []
