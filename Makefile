@@ -36,10 +36,10 @@ migrate: install
 	$(SERVICES); $(BIN)/alembic upgrade head
 
 seed: migrate
-	$(SERVICES); $(BIN)/python -m worker.seed
+	$(SERVICES); $(BIN)/python -m devtools.seed
 
 demo: install
-	$(SERVICES); $(BIN)/python -m worker.demo
+	$(SERVICES); $(BIN)/python -m devtools.demo
 
 bench: install
 	$(SERVICES); $(BIN)/python -m bench $(BENCH_ARGS)

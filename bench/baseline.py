@@ -42,8 +42,8 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.claim_service import coverage_facts
-from worker.db import dispose_after_fork, get_session_factory
+from service.claim_service import coverage_facts
+from storage.engine import dispose_after_fork, get_session_factory
 
 SUBMIT_TASK = "baseline.submit"
 QUEUE = "baseline"

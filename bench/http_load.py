@@ -23,13 +23,13 @@ from typing import Any
 
 import httpx
 
+from api.auth import issue_token
 from bench.infra import BenchError, phase_processes, python_argv, wait_until
 from bench.observe import Observation
 from bench.pipeline import Target
 from bench.stats import latency_summary_ms
 from bench.world import World, submission
 from config import get_settings
-from worker.api.auth import issue_token
 
 WARMUP_REQUESTS = 300
 REQUEST_TIMEOUT_S = 30.0
@@ -195,7 +195,7 @@ def run_http(
                 "-m",
                 "uvicorn",
                 "--factory",
-                "worker.api.app:app_factory",
+                "api.app:app_factory",
                 "--host",
                 host,
                 "--port",

@@ -11,7 +11,7 @@ from alembic import context
 import models.tables  # noqa: F401  (registers every table on the metadata)
 from config import get_settings
 from models.base import SCHEMA, metadata
-from worker.db import build_engine
+from storage.engine import build_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

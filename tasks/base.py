@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from config import get_settings
 from models.errors import StorageUnavailable
-from worker.dead_letters import record_dead_letter
+from service.dead_letters import record_dead_letter
 
 log = structlog.get_logger("plan.tasks")
 

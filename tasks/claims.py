@@ -15,16 +15,16 @@ from celery import shared_task
 from config import get_settings
 from models.commands import ClaimCommand
 from models.enums import ClaimEvent
-from tasks.base import PlanTask
-from worker.claim_service import (
+from service.claim_service import (
     AutomaticStep,
     Outcome,
     advance_claims,
     apply_commands,
     submit_queued_claims,
 )
-from worker.dead_letters import record_dead_letter
-from worker.journey import PlanJourneyContext
+from service.dead_letters import record_dead_letter
+from storage.unit_of_work import PlanJourneyContext
+from tasks.base import PlanTask
 from worker.metrics import record_outcomes
 
 log = structlog.get_logger("plan.tasks")

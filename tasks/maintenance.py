@@ -9,9 +9,9 @@ from celery import shared_task
 from config import get_settings
 from models.base import table_of
 from models.tables import OutboxMessage
+from service.claim_service import expire_overdue_claims, sweep_overdue_steps
+from storage.unit_of_work import PlanJourneyContext
 from tasks.base import PlanTask
-from worker.claim_service import expire_overdue_claims, sweep_overdue_steps
-from worker.journey import PlanJourneyContext
 
 
 @shared_task(name="plan.maintenance.sweep", base=PlanTask)

@@ -1,4 +1,4 @@
-"""The running parts: Celery app (``celery -A worker``), unit of work, relay, HTTP API, CLI."""
+"""The running processes: Celery app (``celery -A worker``), outbox relay, CLI, logs, metrics."""
 
 from worker.celery_app import app
 

@@ -11,7 +11,7 @@ from celery.signals import setup_logging, task_postrun, task_prerun, worker_proc
 from kombu import Exchange, Queue
 
 from config import Settings, get_settings
-from worker.db import dispose_after_fork
+from storage.engine import dispose_after_fork
 from worker.metrics import TASK_LATENCY
 
 CLAIMS_QUEUE = "claims"

@@ -53,14 +53,14 @@ def _flower(args: argparse.Namespace) -> int:
 
 
 def _seed(_: argparse.Namespace) -> int:
-    from worker.seed import main
+    from devtools.seed import main
 
     main()
     return 0
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
-    from worker.dead_letters import list_dead_letters, take_for_replay
+    from service.dead_letters import list_dead_letters, take_for_replay
 
     if args.action == "list":
         letters = list_dead_letters(include_replayed=args.all, limit=args.limit)
@@ -93,7 +93,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from worker.api.auth import issue_token
+    from api.auth import issue_token
 
     print(issue_token(get_settings(), subject=args.sub, role=args.role, ttl_s=args.ttl))
     return 0

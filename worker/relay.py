@@ -29,10 +29,10 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from config import Settings, get_settings
 from models.base import table_of
 from models.tables import OutboxMessage
-from worker.bulk import in_array
+from storage.bulk import in_array
+from storage.engine import database_url
+from storage.unit_of_work import PlanJourneyContext
 from worker.celery_app import events_exchange, events_queue
-from worker.db import database_url
-from worker.journey import PlanJourneyContext
 
 log = structlog.get_logger("plan.relay")
 outbox_t = table_of(OutboxMessage)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.auth import issue_token
 from config import get_settings
 from tests.support.factories import World, claim_body, make_world
 from tests.support.harness import Harness, wait_until
-from worker.api.app import create_app
-from worker.api.auth import issue_token
 
 MEMBER = "member-1"
 OTHER_MEMBER = "member-2"

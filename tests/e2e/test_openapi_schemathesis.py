@@ -18,10 +18,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.app import create_app
 from tests.e2e.conftest import ADMIN, MEMBER, bearer
 from tests.support.factories import World, claim_body
 from tests.support.harness import Harness
-from worker.api.app import create_app
 
 CHECKS = [
     not_a_server_error,

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from api.app import create_app
 from config import Settings, get_settings
 from tests.e2e.conftest import MEMBER, Headers
 from tests.support.factories import World, claim_body
 from tests.support.harness import Harness, reset_app_caches, wait_until
-from worker.api.app import create_app
 
 FileClaim = Callable[..., dict[str, Any]]
 CLOSED_PORT = 9  # discard: nothing listens there on a test machine
@@ -75,7 +75,7 @@ def test_requests_answer_503_without_details_while_the_database_is_down(
 
 
 def _token(subject: str, role: str) -> str:
-    from worker.api.auth import issue_token
+    from api.auth import issue_token
 
     return issue_token(get_settings(), subject=subject, role=role)
 
@@ -132,7 +132,7 @@ def test_the_served_app_logs_request_and_claim_ids_but_no_token_name_note_or_amo
             "-m",
             "uvicorn",
             "--factory",
-            "worker.api.app:app_factory",
+            "api.app:app_factory",
             "--host",
             "127.0.0.1",
             "--port",

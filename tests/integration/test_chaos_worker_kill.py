@@ -26,6 +26,8 @@ from psycopg.rows import dict_row
 
 from config import get_settings
 from models.commands import automatic_event_id
+from service.claim_service import sweep_overdue_steps
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import World, claim_body, make_world, submit
 from tests.support.harness import (
     Harness,
@@ -37,8 +39,6 @@ from tests.support.harness import (
 )
 from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.servers import PrivatePostgres, PrivateRedis
-from worker.claim_service import sweep_overdue_steps
-from worker.journey import PlanJourneyContext
 
 pytestmark = pytest.mark.chaos
 

@@ -18,12 +18,12 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ProcedureType
 from models.errors import ErrorCode, InvalidTransition
+from service.claim_service import Outcome, apply_commands
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.service import advance, apply, blocked_sessions, owed_step, row_lock_held
-from worker.claim_service import Outcome, apply_commands
-from worker.journey import PlanJourneyContext
 
 MEMBER = "member-1"
 RECEIPT = DocumentRef(

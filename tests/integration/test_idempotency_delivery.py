@@ -21,13 +21,13 @@ from celery import Celery
 from config import get_settings
 from models.commands import Actor, ClaimCommand, automatic_event_id
 from models.enums import ActorRole, ClaimEvent
+from service import claim_service
+from service.claim_service import AutomaticStep, Outcome
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, Process, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.service import advance, apply, blocked_sessions, row_lock_held
-from worker import claim_service
-from worker.claim_service import AutomaticStep, Outcome
-from worker.journey import PlanJourneyContext
 
 MEMBER = "member-1"
 REVIEWER = Actor(id="reviewer-3", role=ActorRole.REVIEWER)

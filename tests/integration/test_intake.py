@@ -1,4 +1,4 @@
-"""Group commit of single-claim submissions (worker.api.intake), on real PostgreSQL.
+"""Group commit of single-claim submissions (api.intake), on real PostgreSQL.
 
 A gate holds the claims table locked against inserts, so the intake's first transaction waits
 on it while the other submissions queue up behind it; releasing the gate lets the first through
@@ -12,14 +12,14 @@ from typing import Any
 
 import psycopg
 
+from api.intake import ClaimIntake
 from config import get_settings
 from models.errors import PlanError
 from models.submission import ClaimSubmission, DocumentIn
+from service.claim_service import SubmissionRequest, SubmissionResult
 from tests.support.factories import World, claim_body, make_world
 from tests.support.harness import Harness, admin_conninfo, wait_until
 from tests.support.service import blocked_sessions
-from worker.api.intake import ClaimIntake
-from worker.claim_service import SubmissionRequest, SubmissionResult
 
 MEMBER = "member-1"
 

@@ -21,15 +21,15 @@ from models.commands import SYSTEM, Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ClaimStatus
 from models.errors import ErrorCode, InvalidTransition
 from models.lifecycle import TRANSITIONS, can_fire
+from service.claim_service import (
+    expire_overdue_claims,
+    refuse_if_any,
+)
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import World, make_world, submit
 from tests.support.harness import Harness, admin_conninfo, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.service import advance, apply, owed_step
-from worker.claim_service import (
-    expire_overdue_claims,
-    refuse_if_any,
-)
-from worker.journey import PlanJourneyContext
 
 MEMBER = "member-1"
 REVIEWER_ID = "reviewer-7"

@@ -18,13 +18,13 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand
 from models.enums import ActorRole, ClaimEvent
 from models.submission import ClaimSubmission
+from service.claim_service import SubmissionRequest, apply_commands, submit_claims
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import claim_body, make_world, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
 from tests.support.servers import PrivateRedis
 from worker.celery_app import events_queue
-from worker.claim_service import SubmissionRequest, apply_commands, submit_claims
-from worker.journey import PlanJourneyContext
 
 MEMBER = "member-1"
 EVENT_FIELDS = {

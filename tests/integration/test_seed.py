@@ -15,14 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from devtools.seed import CLAIMS, ENROLMENTS, PLANS, SeedReport, seed
 from models.base import metadata
 from models.enums import ClaimStatus, ReasonCode
 from models.lifecycle import TRANSITIONS, can_fire
 from models.tables import Claim, ClaimStatusHistory, Document, MemberPlan, Plan
+from storage.engine import build_engine
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.harness import admin_conninfo
-from worker.db import build_engine
-from worker.journey import PlanJourneyContext
-from worker.seed import CLAIMS, ENROLMENTS, PLANS, SeedReport, seed
 
 TODAY = date.today()
 DESTINATION = {event: dest for event, _, dest in TRANSITIONS}

@@ -18,8 +18,8 @@ from models.enums import (
 )
 from models.submission import ClaimSubmission
 from models.tables import Coverage, MemberPlan, Plan
-from worker.claim_service import SubmissionRequest, SubmissionResult, submit_claims
-from worker.journey import PlanJourneyContext
+from service.claim_service import SubmissionRequest, SubmissionResult, submit_claims
+from storage.unit_of_work import PlanJourneyContext
 
 TODAY = date.today()
 

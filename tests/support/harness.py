@@ -64,7 +64,7 @@ def apply_migrations(database_url: str) -> None:
 
 def reset_app_caches() -> None:
     from config.settings import get_settings
-    from worker.db import get_engine, get_session_factory
+    from storage.engine import get_engine, get_session_factory
 
     if get_engine.cache_info().currsize:
         get_engine().dispose()

@@ -11,9 +11,9 @@ import psycopg
 
 from config import Settings, get_settings
 from models.commands import ClaimCommand, automatic_event_id
+from service.claim_service import AutomaticStep, Outcome, advance_claims, apply_commands
+from storage.unit_of_work import PlanJourneyContext
 from tests.support.harness import Harness, admin_conninfo
-from worker.claim_service import AutomaticStep, Outcome, advance_claims, apply_commands
-from worker.journey import PlanJourneyContext
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
-from worker.db import database_url, redact
+from storage.engine import database_url, redact
 
 
 def settings(**env: str) -> Settings:

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from api import auth
+from api.auth import TokenVerifier, Unauthenticated, issue_token
 from config import get_settings
 from models.enums import ActorRole
-from worker.api import auth
-from worker.api.auth import TokenVerifier, Unauthenticated, issue_token
 
 
 def test_a_remembered_token_is_not_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,15 +9,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from api.auth import Admin
+from api.errors import error_response, error_responses
+from api.params import AppSettings
+from api.schemas import Health, Readiness
 from config import Settings
 from models.errors import ErrorCode
-from worker import claim_queries
-from worker.api.auth import Admin
-from worker.api.errors import error_response, error_responses
-from worker.api.params import AppSettings
-from worker.api.schemas import Health, Readiness
-from worker.db import database_url
-from worker.journey import PlanJourneyContext
+from service import queries as claim_queries
+from storage.engine import database_url
+from storage.unit_of_work import PlanJourneyContext
 
 router = APIRouter(tags=["operations"])
 

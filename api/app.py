@@ -1,4 +1,4 @@
-"""The Plan Service's HTTP front: ``uvicorn --factory worker.api.app:app_factory``.
+"""The Plan Service's HTTP front: ``uvicorn --factory api.app:app_factory``.
 
 The settings are read when the process starts the app, not when this module is imported.
 """
@@ -14,14 +14,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api import claims, operations, plans
+from api.auth import TokenVerifier
+from api.claims import MAX_BATCH
+from api.errors import install_error_handlers
+from api.intake import ClaimIntake
+from api.middleware import RequestContextMiddleware
 from config import Settings, get_settings
 from models.submission import AdditionalInfo, ClaimSubmission, QueuedClaim, ReviewDecision
-from worker.api import claims, operations, plans
-from worker.api.auth import TokenVerifier
-from worker.api.claims import MAX_BATCH
-from worker.api.errors import install_error_handlers
-from worker.api.intake import ClaimIntake
-from worker.api.middleware import RequestContextMiddleware
 from worker.logs import configure_logging
 
 _REQUEST_MODELS: tuple[type[BaseModel], ...] = (

@@ -27,7 +27,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.journey import PlanJourneyContext
+from storage.unit_of_work import PlanJourneyContext
 
 claims_t = Claim.__table__
 history_t = ClaimStatusHistory.__table__

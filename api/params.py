@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
+from api.auth import settings_of
 from config import Settings
-from worker.api.auth import settings_of
 
 # The ids are PostgreSQL bigints: a larger number is refused here, not by the database.
 MAX_ID = 2**63 - 1

@@ -1,9 +1,9 @@
 """Claims: submission (one, or a batch for queue-fed partners), member and reviewer actions,
 and the reads.
 
-Writes go through worker.claim_service in one PlanJourneyContext: the transition, its history
+Writes go through service.claim_service in one PlanJourneyContext: the transition, its history
 row and its outbox work commit together, and the workers take it from there. Single-claim
-submissions share transactions under load (worker.api.intake); every other write is one
+submissions share transactions under load (api.intake); every other write is one
 transaction per request.
 """
 
@@ -17,6 +17,29 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from api.auth import Admin, CurrentUser, Member, Reviewer, User
+from api.bodies import parse_body, read_json
+from api.errors import ErrorDetail, error_responses
+from api.intake import ClaimIntake
+from api.params import (
+    MAX_ID,
+    AppSettings,
+    ClaimId,
+    PageNumber,
+    PageSize,
+    RawJson,
+    json_request_body,
+)
+from api.schemas import (
+    BatchItemResult,
+    BatchResult,
+    ClaimAccepted,
+    ClaimDetail,
+    ClaimHistory,
+    ClaimLinks,
+    ClaimPage,
+    HistoryEntry,
+)
 from config import Settings
 from models.commands import ClaimCommand, DocumentRef
 from models.enums import ClaimEvent, ClaimStatus
@@ -27,38 +50,15 @@ from models.submission import (
     DocumentIn,
     ReviewDecision,
 )
-from worker import claim_queries
-from worker.api.auth import Admin, CurrentUser, Member, Reviewer, User
-from worker.api.bodies import parse_body, read_json
-from worker.api.errors import ErrorDetail, error_responses
-from worker.api.intake import ClaimIntake
-from worker.api.params import (
-    MAX_ID,
-    AppSettings,
-    ClaimId,
-    PageNumber,
-    PageSize,
-    RawJson,
-    json_request_body,
-)
-from worker.api.schemas import (
-    BatchItemResult,
-    BatchResult,
-    ClaimAccepted,
-    ClaimDetail,
-    ClaimHistory,
-    ClaimLinks,
-    ClaimPage,
-    HistoryEntry,
-)
-from worker.claim_service import (
+from service import queries as claim_queries
+from service.claim_service import (
     SubmissionRequest,
     SubmissionResult,
     apply_commands,
     refuse_if_any,
     submit_queued_claims,
 )
-from worker.journey import PlanJourneyContext
+from storage.unit_of_work import PlanJourneyContext
 
 router = APIRouter(tags=["claims"])
 

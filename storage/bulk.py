@@ -20,7 +20,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import InstrumentedAttribute
 
-from worker.journey import PlanJourneyContext
+from storage.unit_of_work import PlanJourneyContext
 
 
 def _array_type(column: sa.Column[Any]) -> str:

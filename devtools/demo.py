@@ -122,7 +122,7 @@ def own_broker(broker_url: str) -> str:
 
 class Client:
     def __init__(self, base_url: str, settings: Settings) -> None:
-        from worker.api.auth import issue_token
+        from api.auth import issue_token
 
         self.http = httpx.Client(base_url=base_url, timeout=30)
         self.tokens = {
@@ -260,7 +260,7 @@ def run(claims: int) -> int:
     )
     console.print("migrated: alembic upgrade head")
     seeded = subprocess.run(
-        [sys.executable, "-m", "worker.seed"],
+        [sys.executable, "-m", "devtools.seed"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -279,7 +279,7 @@ def run(claims: int) -> int:
                 "-m",
                 "uvicorn",
                 "--factory",
-                "worker.api.app:app_factory",
+                "api.app:app_factory",
                 "--host",
                 "127.0.0.1",
                 "--port",

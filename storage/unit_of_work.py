@@ -25,7 +25,7 @@ from models.errors import (
     StorageUnavailable,
     ValidationFailed,
 )
-from worker.db import get_session_factory
+from storage.engine import get_session_factory
 
 _CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
     "uq_claims_live_duplicate": (

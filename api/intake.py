@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 
 from config import Settings
-from worker.claim_service import SubmissionRequest, SubmissionResult, submit_claims
-from worker.journey import PlanJourneyContext
+from service.claim_service import SubmissionRequest, SubmissionResult, submit_claims
+from storage.unit_of_work import PlanJourneyContext
 from worker.metrics import INTAKE_BATCH
 
 log = structlog.get_logger("plan.intake")

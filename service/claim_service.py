@@ -56,8 +56,8 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from worker.bulk import in_array, insert_rows, pipelined, select_by_keys, update_rows
-from worker.journey import PlanJourneyContext
+from storage.bulk import in_array, insert_rows, pipelined, select_by_keys, update_rows
+from storage.unit_of_work import PlanJourneyContext
 
 claims_t = table_of(Claim)
 history_t = table_of(ClaimStatusHistory)

@@ -1,4 +1,4 @@
-"""Seed data for development and tests (DOMAIN.md section 6): ``python -m worker.seed``.
+"""Seed data for development and tests (DOMAIN.md section 6): ``python -m devtools.seed``.
 
 Re-runnable: every row is inserted ``ON CONFLICT DO NOTHING`` on its natural key, and the rows
 that hang off a sample claim (documents, history, year-to-date totals) are written only in the
@@ -49,8 +49,8 @@ from models.tables import (
     MemberYearTotals,
     Plan,
 )
-from worker.claim_service import coverage_facts
-from worker.journey import PlanJourneyContext
+from service.claim_service import coverage_facts
+from storage.unit_of_work import PlanJourneyContext
 
 SEED_NAMESPACE = uuid.UUID("fb93fe2b-b2a0-4997-8757-163194d930db")
 SEED_EFFECTIVE_FROM = date(2024, 1, 1)

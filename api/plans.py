@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker import claim_queries
-from worker.api.auth import CurrentUser, Member
-from worker.api.errors import error_responses
-from worker.api.params import PageNumber, PageSize, PlanId
-from worker.api.schemas import (
+from api.auth import CurrentUser, Member
+from api.errors import error_responses
+from api.params import PageNumber, PageSize, PlanId
+from api.schemas import (
     Enrolment,
     Enrolments,
     PlanBenefit,
@@ -16,7 +15,8 @@ from worker.api.schemas import (
     PlanDetail,
     PlanPage,
 )
-from worker.journey import PlanJourneyContext
+from service import queries as claim_queries
+from storage.unit_of_work import PlanJourneyContext
 
 router = APIRouter(tags=["plans"])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from models.base import table_of
 from models.tables import OutboxMessage
-from worker.journey import PlanJourneyContext
+from storage.unit_of_work import PlanJourneyContext
 
 
 def enqueue_task(ctx: PlanJourneyContext, task_name: str, queue: str, args: list[Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from api.errors import ErrorDetail
 from models.enums import (
     ActorRole,
     BenefitCategory,
@@ -22,8 +23,7 @@ from models.enums import (
     ProcedureType,
     VerificationStatus,
 )
-from worker.api.errors import ErrorDetail
-from worker.claim_queries import Page
+from service.queries import Page
 
 
 def _two_decimals(amount: Decimal) -> str:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from models.base import table_of
 from models.tables import DeadLetter
-from worker.journey import PlanJourneyContext
-from worker.outbox import enqueue_task
+from service.outbox import enqueue_task
+from storage.unit_of_work import PlanJourneyContext
 
 dead_letters_t = table_of(DeadLetter)
 

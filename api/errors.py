@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 
+from api.auth import Unauthenticated
 from models.errors import (
     BusinessRuleViolation,
     ErrorCode,
@@ -28,8 +29,7 @@ from models.errors import (
     StorageUnavailable,
     ValidationFailed,
 )
-from worker.api.auth import Unauthenticated
-from worker.journey import domain_error_from
+from storage.unit_of_work import domain_error_from
 
 log = structlog.get_logger("plan.api")
 
