@@ -71,7 +71,7 @@ BAD_TOKENS: dict[str, Callable[[], Headers]] = {
         "Authorization": "Bearer "
         + jwt.encode(
             {"sub": MEMBER, "role": "admin", "exp": int(time.time()) + 600},
-            key=None,
+            key="",  # PyJWT reads an empty key as none for alg "none"
             algorithm="none",
         )
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -103,7 +104,7 @@ def test_reviewers_reject_or_ask_for_information_and_the_member_answers(
     rejected = file_claim(amount="700.00")
     asked = file_claim(amount="650.00")
     for claim in (rejected, asked):
-        wait_until(lambda c=claim: _in_review_queue(api, c["id"], reviewer), what="the queue")
+        wait_until(partial(_in_review_queue, api, claim["id"], reviewer), what="the queue")
 
     rejection = api.post(
         f"/claims/{rejected['id']}/decision",

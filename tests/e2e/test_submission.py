@@ -280,7 +280,8 @@ def test_a_claim_may_name_its_plan_instead_of_the_enrolment(
 def test_amounts_are_read_exactly_as_sent(
     api: TestClient, world: World, member: Headers, harness: Harness
 ) -> None:
-    as_number = api.post("/claims", json=claim_body(world, MEMBER, amount=80.1), headers=member)
+    as_number_body = claim_body(world, MEMBER) | {"amount": 80.1}
+    as_number = api.post("/claims", json=as_number_body, headers=member)
     # A JSON number no float can hold: only an exact reading sees its third decimal.
     body = json.dumps(claim_body(world, MEMBER, amount="AMOUNT"))
     too_precise = api.post(

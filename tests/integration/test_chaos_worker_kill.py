@@ -343,8 +343,11 @@ def history_row_pending(conninfo: str, claim_id: int, bystander_id: int) -> Iter
     claim, so that its foreign key locks nothing the worker locks first.
     """
     with gate(conninfo) as connection:
-        version = connection.execute("SELECT version FROM plan.claims WHERE id = %s", (claim_id,))
-        event_id = automatic_event_id(claim_id, "start_review", version.fetchone()[0])
+        row = connection.execute(
+            "SELECT version FROM plan.claims WHERE id = %s", (claim_id,)
+        ).fetchone()
+        assert row is not None
+        event_id = automatic_event_id(claim_id, "start_review", row[0])
         connection.execute(
             "INSERT INTO plan.claim_status_history "
             "(claim_id, event_id, event, from_status, to_status, actor_id, actor_role) "

@@ -10,6 +10,7 @@ from typing import Any
 
 from config import get_settings
 from models.enums import (
+    ClaimStatus,
     DocumentType,
     MemberPlanStatus,
     PlanTier,
@@ -18,7 +19,7 @@ from models.enums import (
 )
 from models.submission import ClaimSubmission
 from models.tables import Coverage, MemberPlan, Plan
-from service.claim_service import SubmissionRequest, SubmissionResult, submit_claims
+from service.claim_service import SubmissionRequest, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 
 TODAY = date.today()
@@ -136,7 +137,14 @@ def claim_body(
     return body
 
 
-def submit(world: World, user: str, **kwargs: Any) -> SubmissionResult:
+@dataclass(frozen=True)
+class StoredClaim:
+    claim_id: int
+    status: ClaimStatus
+
+
+def submit(world: World, user: str, **kwargs: Any) -> StoredClaim:
+    """Store one claim through the service (submitted unless ``submit=False``) and commit."""
     key = kwargs.pop("idempotency_key", None)
     request = SubmissionRequest(
         user, ClaimSubmission.model_validate(claim_body(world, user, **kwargs)), key
@@ -146,4 +154,5 @@ def submit(world: World, user: str, **kwargs: Any) -> SubmissionResult:
         ctx.commit()
     if result.error is not None:
         raise result.error
-    return result
+    assert result.claim_id is not None and result.status is not None
+    return StoredClaim(result.claim_id, result.status)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import psycopg
 import redis
@@ -74,11 +74,15 @@ def reset_app_caches() -> None:
 
 
 def wait_until(
-    probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+    probe: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "",
 ) -> T:
     """Poll ``probe`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    last: T = probe()
+    last = probe()
     while not last:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")

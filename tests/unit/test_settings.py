@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,8 +11,8 @@ from config.settings import Settings
 from storage.engine import database_url, redact
 
 
-def settings(**env: str) -> Settings:
-    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+def settings(**env: Any) -> Settings:
+    return Settings(_env_file=None, **env)
 
 
 def test_defaults_follow_the_seed_document(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,7 +38,7 @@ def test_a_remembered_token_is_refused_once_it_expires(monkeypatch: pytest.Monke
     verifier.user_of(token)
 
     later = time.time() + 120
-    monkeypatch.setattr(auth.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later), raising=False)
 
     with pytest.raises(Unauthenticated):
