@@ -1,7 +1,7 @@
 """Claims: submission (one, or a batch for queue-fed partners), member and reviewer actions,
 and the reads.
 
-Writes go through service.claim_service in one PlanJourneyContext: the transition, its history
+Writes go through the service package in one PlanJourneyContext: the transition, its history
 row and its outbox work commit together, and the workers take it from there. Single-claim
 submissions share transactions under load (api.intake); every other write is one
 transaction per request.
@@ -51,13 +51,9 @@ from models.submission import (
     ReviewDecision,
 )
 from service import queries as claim_queries
-from service.claim_service import (
-    SubmissionRequest,
-    SubmissionResult,
-    apply_commands,
-    refuse_if_any,
-    submit_queued_claims,
-)
+from service.actions import apply_commands
+from service.changes import refuse_if_any
+from service.submissions import SubmissionRequest, SubmissionResult, submit_queued_claims
 from storage.unit_of_work import PlanJourneyContext
 
 router = APIRouter(tags=["claims"])

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from config import Settings
-from service.claim_service import SubmissionRequest, SubmissionResult, submit_claims
+from service.submissions import SubmissionRequest, SubmissionResult, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 from worker.metrics import INTAKE_BATCH
 

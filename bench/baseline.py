@@ -42,7 +42,7 @@ from models.tables import (
     OutboxMessage,
     Plan,
 )
-from service.claim_service import coverage_facts
+from service.facts import coverage_facts
 from storage.engine import dispose_after_fork, get_session_factory
 
 SUBMIT_TASK = "baseline.submit"

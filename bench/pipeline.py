@@ -35,10 +35,11 @@ from bench.infra import (
 from bench.observe import Observation
 from bench.stats import latency_summary_ms
 from bench.world import World, queued_claim
+from models.names import Queue, TaskName
 
-INGEST_BATCH_TASK = "plan.claims.ingest_batch"
-INGEST_TASK = "plan.claims.ingest"
-INGEST_QUEUE = "ingest"
+INGEST_BATCH_TASK = TaskName.INGEST_BATCH
+INGEST_TASK = TaskName.INGEST
+INGEST_QUEUE = Queue.INGEST
 STALL_TIMEOUT_S = 90.0
 # kombu's Redis transport keeps one list per priority step: "name", "name\x06\x163", ...
 KOMBU_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -129,7 +130,7 @@ def run_pipeline(
         workers = start_workers(
             processes,
             app="worker",
-            queues="claims,ingest",
+            queues=f"{Queue.CLAIMS},{Queue.INGEST}",
             workers=options.workers,
             layout=options.layout,
             name=f"pipeline-{tag}",
@@ -171,7 +172,7 @@ def run_pipeline(
                 options.claims,
                 started=started,
                 after_id=after_id,
-                queues=("ingest", "claims"),
+                queues=(Queue.INGEST.value, Queue.CLAIMS.value),
                 analyze_every=options.analyze_every,
             )
             time.sleep(1.0)  # table statistics reach the cumulative views up to a second late

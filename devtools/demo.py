@@ -296,8 +296,6 @@ def run(claims: int) -> int:
                 "-A",
                 "worker",
                 "worker",
-                "--queues",
-                "claims,reviews,ingest,maintenance",
                 "--concurrency",
                 "2",
                 "--loglevel",

@@ -49,7 +49,7 @@ from models.tables import (
     MemberYearTotals,
     Plan,
 )
-from service.claim_service import coverage_facts
+from service.facts import coverage_facts
 from storage.unit_of_work import PlanJourneyContext
 
 SEED_NAMESPACE = uuid.UUID("fb93fe2b-b2a0-4997-8757-163194d930db")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from config import get_settings
 from models.errors import StorageUnavailable
+from models.names import Queue
 from service.dead_letters import record_dead_letter
 
 log = structlog.get_logger("plan.tasks")
@@ -44,7 +45,7 @@ class PlanTask(Task):  # type: ignore[type-arg]
     ) -> None:
         # Reached once retries are exhausted (or on an unexpected error): keep the message
         # where an operator can list and replay it.
-        queue = (self.request.delivery_info or {}).get("routing_key") or "claims"
+        queue = (self.request.delivery_info or {}).get("routing_key") or Queue.CLAIMS
         record_dead_letter(
             task_name=self.name,
             queue=queue,

@@ -15,14 +15,12 @@ from celery import shared_task
 from config import get_settings
 from models.commands import ClaimCommand
 from models.enums import ClaimEvent
-from service.claim_service import (
-    AutomaticStep,
-    Outcome,
-    advance_claims,
-    apply_commands,
-    submit_queued_claims,
-)
+from models.names import Queue, TaskName
+from service.actions import apply_commands
+from service.changes import AutomaticStep, Outcome
 from service.dead_letters import record_dead_letter
+from service.steps import advance_claims
+from service.submissions import submit_queued_claims
 from storage.unit_of_work import PlanJourneyContext
 from tasks.base import PlanTask
 from worker.metrics import record_outcomes
@@ -62,58 +60,58 @@ def _run_commands(event: ClaimEvent, messages: list[dict[str, Any]]) -> dict[str
     return _summary(outcomes)
 
 
-@shared_task(name="plan.claims.start_review", base=PlanTask)
+@shared_task(name=TaskName.START_REVIEW, base=PlanTask)
 def start_review(steps: list[dict[str, Any]]) -> dict[str, int]:
     return _run_steps(steps)
 
 
-@shared_task(name="plan.claims.adjudicate", base=PlanTask)
+@shared_task(name=TaskName.ADJUDICATE, base=PlanTask)
 def adjudicate(steps: list[dict[str, Any]]) -> dict[str, int]:
     return _run_steps(steps)
 
 
-@shared_task(name="plan.claims.submit", base=PlanTask)
+@shared_task(name=TaskName.SUBMIT, base=PlanTask)
 def submit(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.SUBMIT, commands)
 
 
-@shared_task(name="plan.claims.approve", base=PlanTask)
+@shared_task(name=TaskName.APPROVE, base=PlanTask)
 def approve(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.APPROVE, commands)
 
 
-@shared_task(name="plan.claims.reject", base=PlanTask)
+@shared_task(name=TaskName.REJECT, base=PlanTask)
 def reject(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.REJECT, commands)
 
 
-@shared_task(name="plan.claims.request_info", base=PlanTask)
+@shared_task(name=TaskName.REQUEST_INFO, base=PlanTask)
 def request_info(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.REQUEST_INFO, commands)
 
 
-@shared_task(name="plan.claims.provide_info", base=PlanTask)
+@shared_task(name=TaskName.PROVIDE_INFO, base=PlanTask)
 def provide_info(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.PROVIDE_INFO, commands)
 
 
-@shared_task(name="plan.claims.cancel", base=PlanTask)
+@shared_task(name=TaskName.CANCEL, base=PlanTask)
 def cancel(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.CANCEL, commands)
 
 
-@shared_task(name="plan.claims.expire", base=PlanTask)
+@shared_task(name=TaskName.EXPIRE, base=PlanTask)
 def expire(commands: list[dict[str, Any]]) -> dict[str, int]:
     return _run_commands(ClaimEvent.EXPIRE, commands)
 
 
-@shared_task(name="plan.claims.ingest", base=PlanTask, bind=True)
+@shared_task(name=TaskName.INGEST, base=PlanTask, bind=True)
 def ingest(self: PlanTask, claim: Any) -> dict[str, int]:
     """Submit a claim another service sent (``send_task("plan.claims.ingest", args=[claim])``)."""
     return _ingest(self, [claim])
 
 
-@shared_task(name="plan.claims.ingest_batch", base=PlanTask, bind=True)
+@shared_task(name=TaskName.INGEST_BATCH, base=PlanTask, bind=True)
 def ingest_batch(self: PlanTask, claims: list[Any]) -> dict[str, int]:
     """The same for many claims in one message: one transaction for the whole list."""
     if not isinstance(claims, list):
@@ -147,8 +145,8 @@ def _ingest(task: PlanTask, claims: list[Any]) -> dict[str, int]:
 
 def _record_invalid(task: PlanTask, raw: Any, errors: list[dict[str, Any]]) -> None:
     record_dead_letter(
-        task_name="plan.claims.ingest",
-        queue="ingest",
+        task_name=TaskName.INGEST,
+        queue=Queue.INGEST,
         payload={"args": [raw]},
         reason="invalid",
         errors=errors,

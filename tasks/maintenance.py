@@ -8,13 +8,14 @@ from celery import shared_task
 
 from config import get_settings
 from models.base import table_of
+from models.names import TaskName
 from models.tables import OutboxMessage
-from service.claim_service import expire_overdue_claims, sweep_overdue_steps
+from service.steps import expire_overdue_claims, sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
 from tasks.base import PlanTask
 
 
-@shared_task(name="plan.maintenance.sweep", base=PlanTask)
+@shared_task(name=TaskName.SWEEP, base=PlanTask)
 def sweep() -> int:
     """Re-publish the automatic step of every claim that waited for it too long."""
     settings = get_settings()
@@ -28,7 +29,7 @@ def sweep() -> int:
             return total
 
 
-@shared_task(name="plan.maintenance.expire_overdue", base=PlanTask)
+@shared_task(name=TaskName.EXPIRE_OVERDUE, base=PlanTask)
 def expire_overdue() -> int:
     """Expire claims whose deadline for additional information passed."""
     settings = get_settings()
@@ -38,7 +39,7 @@ def expire_overdue() -> int:
     return expired
 
 
-@shared_task(name="plan.maintenance.prune_outbox", base=PlanTask)
+@shared_task(name=TaskName.PRUNE_OUTBOX, base=PlanTask)
 def prune_outbox() -> int:
     """Delete outbox rows published longer ago than the retention period."""
     cutoff = datetime.now(UTC) - timedelta(days=get_settings().outbox_retention_days)

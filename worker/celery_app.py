@@ -5,44 +5,29 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import kombu
 import structlog
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
-from kombu import Exchange, Queue
+from kombu import Exchange
 
 from config import Settings, get_settings
+from models.names import TASK_QUEUES, Queue, TaskName
 from storage.engine import dispose_after_fork
 from worker.metrics import TASK_LATENCY
 
-CLAIMS_QUEUE = "claims"
-REVIEWS_QUEUE = "reviews"
-INGEST_QUEUE = "ingest"
-MAINTENANCE_QUEUE = "maintenance"
-WORK_QUEUES = (CLAIMS_QUEUE, REVIEWS_QUEUE, INGEST_QUEUE, MAINTENANCE_QUEUE)
-
-TASK_ROUTES = {
-    "plan.claims.start_review": {"queue": CLAIMS_QUEUE},
-    "plan.claims.adjudicate": {"queue": CLAIMS_QUEUE},
-    "plan.claims.expire": {"queue": CLAIMS_QUEUE},
-    "plan.claims.submit": {"queue": REVIEWS_QUEUE},
-    "plan.claims.approve": {"queue": REVIEWS_QUEUE},
-    "plan.claims.reject": {"queue": REVIEWS_QUEUE},
-    "plan.claims.request_info": {"queue": REVIEWS_QUEUE},
-    "plan.claims.provide_info": {"queue": REVIEWS_QUEUE},
-    "plan.claims.cancel": {"queue": REVIEWS_QUEUE},
-    "plan.claims.ingest": {"queue": INGEST_QUEUE},
-    "plan.claims.ingest_batch": {"queue": INGEST_QUEUE},
-    "plan.maintenance.*": {"queue": MAINTENANCE_QUEUE},
-}
+TASK_ROUTES = {task.value: {"queue": queue.value} for task, queue in TASK_QUEUES.items()}
 
 
 def events_exchange(settings: Settings) -> Exchange:
     return Exchange(settings.events_exchange, type="topic", durable=True)
 
 
-def events_queue(settings: Settings) -> Queue:
+def events_queue(settings: Settings) -> kombu.Queue:
     """Where other services read the domain events (bind your own queue to the exchange too)."""
-    return Queue(settings.events_queue, exchange=events_exchange(settings), routing_key="claim.#")
+    return kombu.Queue(
+        settings.events_queue, exchange=events_exchange(settings), routing_key="claim.#"
+    )
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -68,8 +53,8 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
-        task_default_queue=CLAIMS_QUEUE,
-        task_queues=[Queue(name) for name in WORK_QUEUES],
+        task_default_queue=Queue.CLAIMS.value,
+        task_queues=[kombu.Queue(queue.value) for queue in Queue],
         task_routes=TASK_ROUTES,
         task_time_limit=120,
         task_soft_time_limit=100,
@@ -78,15 +63,15 @@ def configure(app: Celery, settings: Settings) -> None:
         enable_utc=True,
         beat_schedule={
             "sweep-overdue-steps": {
-                "task": "plan.maintenance.sweep",
+                "task": TaskName.SWEEP.value,
                 "schedule": float(settings.sweeper_interval_s),
             },
             "expire-overdue-claims": {
-                "task": "plan.maintenance.expire_overdue",
+                "task": TaskName.EXPIRE_OVERDUE.value,
                 "schedule": float(settings.expire_interval_s),
             },
             "prune-published-outbox": {
-                "task": "plan.maintenance.prune_outbox",
+                "task": TaskName.PRUNE_OUTBOX.value,
                 "schedule": 3600.0,
             },
         },

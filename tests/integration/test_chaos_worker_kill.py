@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 
 from config import get_settings
 from models.commands import automatic_event_id
-from service.claim_service import sweep_overdue_steps
+from service.steps import sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import World, claim_body, make_world, submit
 from tests.support.harness import (

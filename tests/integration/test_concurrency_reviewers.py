@@ -18,7 +18,8 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ProcedureType
 from models.errors import ErrorCode, InvalidTransition
-from service.claim_service import Outcome, apply_commands
+from service.actions import apply_commands
+from service.changes import Outcome
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, wait_until

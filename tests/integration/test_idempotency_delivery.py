@@ -21,8 +21,9 @@ from celery import Celery
 from config import get_settings
 from models.commands import Actor, ClaimCommand, automatic_event_id
 from models.enums import ActorRole, ClaimEvent
-from service import claim_service
-from service.claim_service import AutomaticStep, Outcome
+from service import changes
+from service.changes import AutomaticStep, Outcome
+from service.steps import sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, Process, wait_until
@@ -244,7 +245,7 @@ def test_unique_event_id_stops_a_second_application_the_read_check_missed(
     )
     apply(approval)
     before = effects(harness)
-    monkeypatch.setattr(claim_service, "_applied_event_ids", lambda ctx, ids: set())
+    monkeypatch.setattr(changes, "applied_event_ids", lambda ctx, ids: set())
     # Valid in the claim's state, and carrying the id of an event already in the history.
     replay = ClaimCommand(
         claim_id=other_id, event=ClaimEvent.REJECT, event_id=approval.event_id, actor=REVIEWER
@@ -284,7 +285,7 @@ def test_step_event_ids_are_derived_so_every_publication_carries_the_same_id(
     }
     with PlanJourneyContext() as ctx:
         ctx.execute(sa.text("UPDATE plan.claims SET next_step_due_at = now() - interval '1 s'"))
-        assert claim_service.sweep_overdue_steps(ctx, get_settings(), limit=10) == 1
+        assert sweep_overdue_steps(ctx, get_settings(), limit=10) == 1
         ctx.commit()
     items = [
         row["item"]

@@ -16,7 +16,7 @@ from api.intake import ClaimIntake
 from config import get_settings
 from models.errors import PlanError
 from models.submission import ClaimSubmission, DocumentIn
-from service.claim_service import SubmissionRequest, SubmissionResult
+from service.submissions import SubmissionRequest, SubmissionResult
 from tests.support.factories import World, claim_body, make_world
 from tests.support.harness import Harness, admin_conninfo, wait_until
 from tests.support.service import blocked_sessions

@@ -21,10 +21,8 @@ from models.commands import SYSTEM, Actor, ClaimCommand, DocumentRef
 from models.enums import ActorRole, ClaimEvent, ClaimStatus
 from models.errors import ErrorCode, InvalidTransition
 from models.lifecycle import TRANSITIONS, can_fire
-from service.claim_service import (
-    expire_overdue_claims,
-    refuse_if_any,
-)
+from service.changes import refuse_if_any
+from service.steps import expire_overdue_claims
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import World, make_world, submit
 from tests.support.harness import Harness, admin_conninfo, wait_until

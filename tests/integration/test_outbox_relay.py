@@ -18,7 +18,8 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand
 from models.enums import ActorRole, ClaimEvent
 from models.submission import ClaimSubmission
-from service.claim_service import SubmissionRequest, apply_commands, submit_claims
+from service.actions import apply_commands
+from service.submissions import SubmissionRequest, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import claim_body, make_world, submit
 from tests.support.harness import Harness, wait_until

@@ -19,7 +19,7 @@ from models.enums import (
 )
 from models.submission import ClaimSubmission
 from models.tables import Coverage, MemberPlan, Plan
-from service.claim_service import SubmissionRequest, submit_claims
+from service.submissions import SubmissionRequest, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 
 TODAY = date.today()

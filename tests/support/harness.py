@@ -22,6 +22,8 @@ import redis
 from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
+from models.names import Queue
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 _redis_indexes = itertools.cycle(range(1, 16))
@@ -187,7 +189,7 @@ class Harness:
     def start_worker(
         self,
         *,
-        queues: str = "claims,reviews,ingest,maintenance",
+        queues: str = ",".join(Queue),
         concurrency: int = 2,
         env: dict[str, str] | None = None,
         wait: bool = True,

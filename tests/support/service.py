@@ -11,7 +11,10 @@ import psycopg
 
 from config import Settings, get_settings
 from models.commands import ClaimCommand, automatic_event_id
-from service.claim_service import AutomaticStep, Outcome, advance_claims, apply_commands
+from models.names import Step
+from service.actions import apply_commands
+from service.changes import AutomaticStep, Outcome
+from service.steps import advance_claims
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.harness import Harness, admin_conninfo
 
@@ -35,7 +38,7 @@ def apply(*commands: ClaimCommand) -> list[Outcome]:
 def owed_step(harness: Harness, claim_id: int) -> AutomaticStep:
     row = harness.query("SELECT next_step, version FROM plan.claims WHERE id = %s", (claim_id,))[0]
     assert row["next_step"] is not None, f"claim {claim_id} owes no automatic step"
-    step = row["next_step"]
+    step = Step(row["next_step"])
     return AutomaticStep(claim_id, step, automatic_event_id(claim_id, step, row["version"]))
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from config import get_settings
 from models.commands import SYSTEM, Actor, automatic_event_id
 from models.enums import ActorRole, ClaimEvent, ClaimStatus, ProcedureType
-from service.claim_service import ChangeSet, ClaimState
+from service.changes import ChangeSet, ClaimState
 
 MEMBER = Actor(id="member-1", role=ActorRole.MEMBER)
 

@@ -1,0 +1,77 @@
+"""The names the processes share: Celery task names, queue names and automatic step names.
+
+Tasks, the Celery app, the service's outbox rows, the Procfile's worker (which consumes every
+queue of ``Queue``), the demo and the test harness all take them from here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from models.enums import ClaimEvent
+
+
+class Queue(StrEnum):
+    CLAIMS = "claims"
+    REVIEWS = "reviews"
+    INGEST = "ingest"
+    MAINTENANCE = "maintenance"
+
+
+class TaskName(StrEnum):
+    START_REVIEW = "plan.claims.start_review"
+    ADJUDICATE = "plan.claims.adjudicate"
+    SUBMIT = "plan.claims.submit"
+    APPROVE = "plan.claims.approve"
+    REJECT = "plan.claims.reject"
+    REQUEST_INFO = "plan.claims.request_info"
+    PROVIDE_INFO = "plan.claims.provide_info"
+    CANCEL = "plan.claims.cancel"
+    EXPIRE = "plan.claims.expire"
+    INGEST = "plan.claims.ingest"
+    INGEST_BATCH = "plan.claims.ingest_batch"
+    SWEEP = "plan.maintenance.sweep"
+    EXPIRE_OVERDUE = "plan.maintenance.expire_overdue"
+    PRUNE_OUTBOX = "plan.maintenance.prune_outbox"
+
+
+class Step(StrEnum):
+    """An automatic step a claim can owe (``claims.next_step``)."""
+
+    START_REVIEW = "start_review"
+    ADJUDICATE = "adjudicate"
+
+
+class DerivedEvent(StrEnum):
+    """Automatic transitions whose event id is derived but that are never owed as a step."""
+
+    DECIDE = "decide"
+    EXPIRE = "expire"
+
+
+TASK_QUEUES: dict[TaskName, Queue] = {
+    TaskName.START_REVIEW: Queue.CLAIMS,
+    TaskName.ADJUDICATE: Queue.CLAIMS,
+    TaskName.EXPIRE: Queue.CLAIMS,
+    TaskName.SUBMIT: Queue.REVIEWS,
+    TaskName.APPROVE: Queue.REVIEWS,
+    TaskName.REJECT: Queue.REVIEWS,
+    TaskName.REQUEST_INFO: Queue.REVIEWS,
+    TaskName.PROVIDE_INFO: Queue.REVIEWS,
+    TaskName.CANCEL: Queue.REVIEWS,
+    TaskName.INGEST: Queue.INGEST,
+    TaskName.INGEST_BATCH: Queue.INGEST,
+    TaskName.SWEEP: Queue.MAINTENANCE,
+    TaskName.EXPIRE_OVERDUE: Queue.MAINTENANCE,
+    TaskName.PRUNE_OUTBOX: Queue.MAINTENANCE,
+}
+
+STEP_TASKS: dict[Step, TaskName] = {
+    Step.START_REVIEW: TaskName.START_REVIEW,
+    Step.ADJUDICATE: TaskName.ADJUDICATE,
+}
+
+
+def command_task(event: ClaimEvent) -> TaskName:
+    """The task that applies member and reviewer commands of ``event``."""
+    return TaskName(f"plan.claims.{event.value}")

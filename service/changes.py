@@ -1,0 +1,363 @@
+"""The change set: what one transaction does to claims, and the one writer of its rows.
+
+Each transition goes through the one state machine and adds one history row and one domain
+event; an automatic follow-up becomes outbox work if it is still owed at commit. Nothing else
+inserts into ``claim_status_history`` or ``outbox``; nothing is published from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from config import Settings
+from models.base import table_of
+from models.commands import Actor, automatic_event_id
+from models.enums import ClaimEvent, ClaimStatus, ProcedureType
+from models.errors import PlanError
+from models.events import ClaimEventPayload
+from models.lifecycle import domain_event_name, fire
+from models.names import STEP_TASKS, TASK_QUEUES, Step, TaskName
+from models.tables import Claim, ClaimStatusHistory, OutboxMessage
+from storage.bulk import in_array, insert_rows, pipelined, update_rows
+from storage.unit_of_work import PlanJourneyContext
+
+claims_t = table_of(Claim)
+history_t = table_of(ClaimStatusHistory)
+outbox_t = table_of(OutboxMessage)
+
+LOCKED_COLUMNS = (
+    claims_t.c.id,
+    claims_t.c.status,
+    claims_t.c.version,
+    claims_t.c.user_id,
+    claims_t.c.plan_id,
+    claims_t.c.member_plan_id,
+    claims_t.c.procedure_type,
+    claims_t.c.procedure_code,
+    claims_t.c.provider_name,
+    claims_t.c.service_date,
+    claims_t.c.claimed_amount,
+    claims_t.c.approved_amount,
+    claims_t.c.member_responsibility,
+    claims_t.c.currency,
+    claims_t.c.decision_reason_code,
+    claims_t.c.adjudication,
+    claims_t.c.next_step,
+    claims_t.c.submitted_at,
+    claims_t.c.decided_at,
+    claims_t.c.info_due_at,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class ClaimState:
+    """A claim row as the lifecycle sees it; the state machine moves ``status``."""
+
+    id: int
+    status: ClaimStatus
+    version: int
+    user_id: str
+    plan_id: int
+    member_plan_id: int
+    procedure_type: ProcedureType
+    procedure_code: str
+    provider_name: str
+    service_date: date
+    claimed_amount: Decimal
+    approved_amount: Decimal | None
+    member_responsibility: Decimal | None
+    currency: str
+    decision_reason_code: str | None
+    adjudication: dict[str, Any] | None
+    next_step: str | None
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    info_due_at: datetime | None
+    next_step_due_at: datetime | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AutomaticStep:
+    """Work the workers owe a claim: ``start_review`` or ``adjudicate``."""
+
+    claim_id: int
+    step: Step
+    event_id: uuid.UUID
+
+    def to_message(self) -> dict[str, str | int]:
+        return {"claimId": self.claim_id, "step": self.step.value, "eventId": str(self.event_id)}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> AutomaticStep:
+        try:
+            step = Step(str(message["step"]))
+        except ValueError:
+            raise ValueError(f"unknown automatic step {message['step']!r}") from None
+        return cls(int(message["claimId"]), step, uuid.UUID(str(message["eventId"])))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one command or step: applied, or skipped with a reason."""
+
+    claim_id: int
+    event_id: uuid.UUID
+    status: str  # applied | duplicate | stale | refused
+    error: PlanError | None = None
+    claim_status: ClaimStatus | None = None
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """Rows one transaction writes, gathered first and written set-based at the end.
+
+    ``now`` is the time of every change: the seed passes an earlier one for back-dated claims.
+    """
+
+    settings: Settings
+    now: datetime = field(default_factory=utcnow)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ClaimEventPayload] = field(default_factory=list)
+    touched: dict[int, ClaimState] = field(default_factory=dict)
+    # The automatic step each claim owes at commit: a later transition in the same
+    # transaction settles it, so only what is still owed becomes outbox work.
+    owed: dict[int, AutomaticStep] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, settings: Settings, now: datetime | None) -> ChangeSet:
+        """A change set whose changes happen at ``now`` (the present when None)."""
+        return cls(settings) if now is None else cls(settings, now=now)
+
+    def transition(
+        self,
+        claim: ClaimState,
+        event: ClaimEvent,
+        *,
+        event_id: uuid.UUID,
+        actor: Actor,
+        reason_code: str | None = None,
+        note: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        before = fire(claim, event)
+        self.history.append(
+            {
+                "claim_id": claim.id,
+                "event_id": event_id,
+                "event": event.value,
+                "from_status": before.value,
+                "to_status": claim.status.value,
+                "actor_id": actor.id,
+                "actor_role": actor.role.value,
+                "reason_code": reason_code,
+                "note": note,
+                "details": details,
+                "occurred_at": self.now,
+            }
+        )
+        self._follow(claim, event, reason_code)
+        self.events.append(self._event(claim, event, before, event_id, reason_code))
+
+    def _follow(self, claim: ClaimState, event: ClaimEvent, reason_code: str | None) -> None:
+        """What a transition also does to its claim: version, timestamps, the next step."""
+        after = claim.status
+        claim.version += 1
+        claim.changed = True
+        claim.next_step = None
+        claim.next_step_due_at = None
+        self.owed.pop(claim.id, None)
+        if after is ClaimStatus.SUBMITTED:
+            claim.submitted_at = self.now
+            self.schedule(claim, Step.START_REVIEW)
+        elif event is ClaimEvent.PROVIDE_INFO:
+            claim.info_due_at = None
+            self.schedule(claim, Step.ADJUDICATE)
+        elif after is ClaimStatus.ADDITIONAL_INFO_REQUIRED:
+            claim.info_due_at = self.now + timedelta(days=self.settings.info_deadline_days)
+        if after.is_terminal:
+            claim.decided_at = self.now
+            claim.info_due_at = None
+        if reason_code is not None:
+            claim.decision_reason_code = reason_code
+        self.touched[claim.id] = claim
+
+    def _event(
+        self,
+        claim: ClaimState,
+        event: ClaimEvent,
+        before: ClaimStatus,
+        event_id: uuid.UUID,
+        reason_code: str | None,
+    ) -> ClaimEventPayload:
+        return {
+            "eventId": str(event_id),
+            "type": domain_event_name(event, claim.status),
+            "claimId": claim.id,
+            "userId": claim.user_id,
+            "planId": claim.plan_id,
+            "previousStatus": before.value,
+            "newStatus": claim.status.value,
+            "claimedAmount": _money(claim.claimed_amount),
+            "approvedAmount": _money(claim.approved_amount),
+            "currency": claim.currency,
+            "reasonCode": reason_code,
+            "occurredAt": self.now.isoformat(),
+        }
+
+    def schedule(self, claim: ClaimState, step: Step, *, delay_s: int | None = None) -> None:
+        """Owe the claim an automatic step; the sweeper re-publishes it if it does not happen."""
+        claim.next_step = step.value
+        claim.next_step_due_at = self.now + timedelta(
+            seconds=self.settings.sweeper_stale_after_s if delay_s is None else delay_s
+        )
+        claim.changed = True
+        self.touched[claim.id] = claim
+        self.owed[claim.id] = AutomaticStep(
+            claim.id, step, automatic_event_id(claim.id, step, claim.version)
+        )
+
+    def keep_only(self, claim_ids: set[int]) -> None:
+        """Forget what was prepared for claims that were not stored after all."""
+        self.history = [row for row in self.history if row["claim_id"] in claim_ids]
+        self.events = [event for event in self.events if event["claimId"] in claim_ids]
+        self.owed = {key: step for key, step in self.owed.items() if key in claim_ids}
+
+    def write(self, ctx: PlanJourneyContext) -> None:
+        # A second application of one event id breaks the unique constraint here and the
+        # whole transaction rolls back: the constraint, not the read before, is the guard.
+        with pipelined(ctx):
+            insert_rows(ctx, history_t, self.history)
+            update_rows(
+                ctx,
+                claims_t,
+                [_claim_update(claim) for claim in self.touched.values() if claim.changed],
+            )
+            insert_rows(ctx, outbox_t, self.outbox_rows())
+
+    def outbox_rows(self) -> list[dict[str, Any]]:
+        """One row per event type and one per task, each carrying all of its items: the
+        relay's work and the outbox's size grow with transactions, not with claims."""
+        events: dict[str, list[dict[str, Any]]] = {}
+        for event in self.events:
+            events.setdefault(event["type"], []).append(dict(event))
+        work: dict[TaskName, list[dict[str, Any]]] = {}
+        for step in self.owed.values():
+            work.setdefault(STEP_TASKS[step.step], []).append(step.to_message())
+        return [
+            *(
+                _outbox_row("event", name, name, {"events": items}, items)
+                for name, items in events.items()
+            ),
+            *(
+                _outbox_row("task", task.value, TASK_QUEUES[task].value, {"items": items}, items)
+                for task, items in work.items()
+            ),
+        ]
+
+
+def _outbox_row(
+    kind: str, name: str, destination: str, payload: dict[str, Any], items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    claims = {item["claimId"] for item in items}
+    return {
+        "kind": kind,
+        "name": name,
+        "destination": destination,
+        "claim_id": claims.pop() if len(claims) == 1 else None,
+        "item_count": len(items),
+        "payload": payload,
+    }
+
+
+def _claim_update(claim: ClaimState) -> dict[str, Any]:
+    return {
+        "id": claim.id,
+        "status": claim.status.value,
+        "version": claim.version,
+        "approved_amount": claim.approved_amount,
+        "member_responsibility": claim.member_responsibility,
+        "decision_reason_code": claim.decision_reason_code,
+        "adjudication": claim.adjudication,
+        "next_step": claim.next_step,
+        "next_step_due_at": claim.next_step_due_at,
+        "submitted_at": claim.submitted_at,
+        "decided_at": claim.decided_at,
+        "info_due_at": claim.info_due_at,
+    }
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+# --------------------------------------------------------------------------- taking claims
+
+
+def lock_claims(ctx: PlanJourneyContext, claim_ids: Iterable[int]) -> dict[int, ClaimState]:
+    """Lock the claims' rows in id order (so that concurrent batches cannot deadlock)."""
+    ids = sorted(set(claim_ids))
+    if not ids:
+        return {}
+    rows = ctx.execute(
+        sa.select(*LOCKED_COLUMNS)
+        .where(in_array(claims_t.c.id, ids))
+        .order_by(claims_t.c.id)
+        .with_for_update()
+    )
+    return {row.id: ClaimState(**row._asdict()) for row in rows}
+
+
+class _ClaimWork(Protocol):
+    @property
+    def claim_id(self) -> int: ...
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
+
+
+W = TypeVar("W", bound=_ClaimWork)
+
+
+def take_claims(
+    ctx: PlanJourneyContext, work: Sequence[W]
+) -> tuple[dict[uuid.UUID, W], dict[int, ClaimState], dict[uuid.UUID, int]]:
+    """Drop repeated event ids, lock the claims, and find which event ids were applied before."""
+    unique: dict[uuid.UUID, W] = {}
+    for item in work:
+        unique.setdefault(item.event_id, item)
+    claims = lock_claims(ctx, (item.claim_id for item in unique.values()))
+    return unique, claims, applied_event_ids(ctx, unique)
+
+
+def applied_event_ids(
+    ctx: PlanJourneyContext, event_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Event ids already in the history, with the claim each was applied to."""
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    rows = ctx.execute(
+        sa.select(history_t.c.event_id, history_t.c.claim_id).where(
+            in_array(history_t.c.event_id, ids)
+        )
+    )
+    return {row.event_id: row.claim_id for row in rows}
+
+
+def refuse_if_any(outcomes: Sequence[Outcome]) -> None:
+    """For single-claim callers (HTTP): surface a refusal as the domain error it is."""
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.status in ("refused", "stale"):
+            raise outcome.error

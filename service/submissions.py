@@ -1,0 +1,413 @@
+"""Submissions: claims stored with their documents, the ready ones submitted and owed a review."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from config import Settings
+from models.base import table_of
+from models.commands import Actor
+from models.enums import ActorRole, ClaimEvent, ClaimStatus, MemberPlanStatus
+from models.errors import (
+    BusinessRuleViolation,
+    ConcurrentChange,
+    ErrorCode,
+    PlanError,
+    ValidationFailed,
+)
+from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
+from models.tables import MemberPlan
+from service import sql
+from service.changes import ChangeSet, ClaimState, claims_t
+from service.facts import documents_t
+from service.steps import review_new_claims
+from storage.bulk import insert_rows, pipelined, select_by_keys
+from storage.unit_of_work import PlanJourneyContext
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRequest:
+    user_id: str
+    claim: ClaimSubmission
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    claim_id: int | None
+    status: ClaimStatus | None
+    replayed: bool = False
+    error: PlanError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEnrolment:
+    """The columns of a member plan a submission needs (no ORM object on the hot path)."""
+
+    id: int
+    user_id: str
+    plan_id: int
+    start_date: date
+    end_date: date | None
+    status: MemberPlanStatus
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A request that passed the enrolment check, with its position and new claim."""
+
+    index: int
+    request: SubmissionRequest
+    state: ClaimState
+
+
+def submit_claims(
+    ctx: PlanJourneyContext,
+    requests: Sequence[SubmissionRequest],
+    settings: Settings,
+    *,
+    review_now: bool = False,
+    now: datetime | None = None,
+) -> list[SubmissionResult]:
+    """Store claims with their documents, submit the ready ones, and owe each its review.
+
+    With ``review_now`` (the worker's ingest path) the worker also starts the review and takes
+    the automatic decision in this transaction: each claim still passes submit, start_review
+    and its decision through the state machine with a history row and an event apiece, and is
+    stored once with its final values. Items are answered one by one: a refused item does not
+    stop the others. The caller commits.
+    """
+    results: list[SubmissionResult | None] = [None] * len(requests)
+    changes = ChangeSet.at(settings, now)
+    pending = _draft_claims(ctx, changes, requests, results)
+
+    refused: set[int] = set()
+    if review_now:
+        # Deciding before the insert spends year-to-date totals, so what the unique indexes
+        # would refuse is found first; a conflict left after that is a concurrent submission.
+        refused = _refused_by_unique_indexes(ctx, [p.state for p in pending])
+        review_new_claims(
+            ctx,
+            changes,
+            [p.state for p in pending if p.state.id not in refused],
+            {
+                p.state.id: frozenset(document.type for document in p.request.claim.documents)
+                for p in pending
+            },
+        )
+
+    inserted = _insert_claims(ctx, [p for p in pending if p.state.id not in refused])
+    if review_now and len(inserted) != len(pending) - len(refused):
+        raise ConcurrentChange("A concurrent submission stored the same claim first; retry")
+
+    documents, late_replays = _answer_stored(pending, inserted, results)
+    # The rows were inserted with their final values; what remains is their history and outbox.
+    changes.keep_only(inserted)
+    changes.touched.clear()
+    with pipelined(ctx):
+        insert_rows(ctx, documents_t, documents)
+        changes.write(ctx)
+    _answer_late_replays(ctx, requests, late_replays, results)
+    return [result for result in results if result is not None]
+
+
+def _draft_claims(
+    ctx: PlanJourneyContext,
+    changes: ChangeSet,
+    requests: Sequence[SubmissionRequest],
+    results: list[SubmissionResult | None],
+) -> list[_Pending]:
+    """Answer replays and refusals in ``results``; draft (and submit) a claim for the rest."""
+    replays = _existing_by_idempotency_key(ctx, requests)
+    enrolments = _enrolments_of(ctx, {request.user_id for request in requests})
+    accepted: list[tuple[int, SubmissionRequest, MemberEnrolment]] = []
+    for index, request in enumerate(requests):
+        replay = replays.get((request.user_id, request.idempotency_key))
+        if replay is not None:
+            results[index] = SubmissionResult(replay[0], replay[1], replayed=True)
+            continue
+        try:
+            enrolment = _enrolment_for(request, enrolments.get(request.user_id, []))
+        except PlanError as refusal:
+            results[index] = SubmissionResult(None, None, error=refusal)
+            continue
+        accepted.append((index, request, enrolment))
+
+    pending: list[_Pending] = []
+    claim_ids = _allocate_claim_ids(ctx, len(accepted))
+    for claim_id, (index, request, enrolment) in zip(claim_ids, accepted, strict=True):
+        state = _draft(claim_id, request, enrolment)
+        if request.claim.submit:
+            changes.transition(
+                state,
+                ClaimEvent.SUBMIT,
+                event_id=uuid.uuid4(),
+                actor=Actor(id=request.user_id, role=ActorRole.MEMBER),
+            )
+        pending.append(_Pending(index, request, state))
+    return pending
+
+
+def _insert_claims(ctx: PlanJourneyContext, pending: Sequence[_Pending]) -> set[int]:
+    rows = insert_rows(
+        ctx,
+        claims_t,
+        [_claim_row(p.state, p.request) for p in pending],
+        on_conflict_do_nothing=True,
+        returning="id",
+    )
+    return {row.id for row in rows}
+
+
+def _answer_stored(
+    pending: Sequence[_Pending], inserted: set[int], results: list[SubmissionResult | None]
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Answer the stored claims; return their document rows and the positions to look up again."""
+    documents: list[dict[str, Any]] = []
+    late_replays: list[int] = []
+    for p in pending:
+        if p.state.id not in inserted:
+            # The live-duplicate index or a concurrent request with the same key refused it.
+            if p.request.idempotency_key is not None:
+                late_replays.append(p.index)
+            else:
+                results[p.index] = SubmissionResult(None, None, error=_duplicate_error())
+            continue
+        documents.extend(
+            {**document.model_dump(), "claim_id": p.state.id, "type": document.type.value}
+            for document in p.request.claim.documents
+        )
+        results[p.index] = SubmissionResult(p.state.id, p.state.status)
+    return documents, late_replays
+
+
+def _answer_late_replays(
+    ctx: PlanJourneyContext,
+    requests: Sequence[SubmissionRequest],
+    late_replays: list[int],
+    results: list[SubmissionResult | None],
+) -> None:
+    """Same key as an earlier item or a concurrent request: answer with that claim."""
+    if not late_replays:
+        return
+    again = _existing_by_idempotency_key(ctx, [requests[index] for index in late_replays])
+    for index in late_replays:
+        request = requests[index]
+        found = again.get((request.user_id, request.idempotency_key))
+        results[index] = (
+            SubmissionResult(found[0], found[1], replayed=True)
+            if found
+            else SubmissionResult(None, None, error=_duplicate_error())
+        )
+
+
+def _refused_by_unique_indexes(ctx: PlanJourneyContext, states: Sequence[ClaimState]) -> set[int]:
+    """New claims a unique index would refuse: a live duplicate stored or earlier in the batch."""
+    if not states:
+        return set()
+    rows = ctx.execute(
+        sql.REFUSED_BY_UNIQUE_INDEXES,
+        {
+            "ids": [s.id for s in states],
+            "users": [s.user_id for s in states],
+            "dates": [s.service_date for s in states],
+            "codes": [s.procedure_code for s in states],
+            "providers": [s.provider_name for s in states],
+        },
+    )
+    return {row.id for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSubmission:
+    """One item of a batch from a partner: the claim it became, or why it was refused."""
+
+    index: int
+    result: SubmissionResult | None = None
+    errors: tuple[PlanError, ...] = ()
+
+
+def submit_queued_claims(
+    ctx: PlanJourneyContext,
+    items: Sequence[Any],
+    settings: Settings,
+    *,
+    fallback_key: Callable[[int], str | None] = lambda _: None,
+    review_now: bool = False,
+    now: datetime | None = None,
+) -> list[QueuedSubmission]:
+    """Validate each item (models.submission.QueuedClaim) and submit the valid ones together.
+
+    Used by ``POST /claims/batch`` and the ``ingest`` queue. ``fallback_key`` names the
+    idempotency key of an item that brings none (the ingest task derives it from the message);
+    ``review_now`` and ``now`` are submit_claims'. The caller commits.
+    """
+    context = {"filing_window_days": settings.filing_window_days}
+    outcomes: list[QueuedSubmission | None] = [None] * len(items)
+    requests: list[SubmissionRequest] = []
+    positions: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            refuse_unstorable_text(item)
+            claim = QueuedClaim.model_validate(item, context=context)
+        except ValidationError as invalid:
+            outcomes[index] = QueuedSubmission(index, errors=tuple(all_errors(invalid)))
+            continue
+        except ValidationFailed as refusal:
+            outcomes[index] = QueuedSubmission(index, errors=(refusal,))
+            continue
+        key = claim.idempotency_key or fallback_key(index)
+        requests.append(SubmissionRequest(claim.user_id, claim, key))
+        positions.append(index)
+    submitted = submit_claims(ctx, requests, settings, review_now=review_now, now=now)
+    for index, result in zip(positions, submitted, strict=True):
+        outcomes[index] = (
+            QueuedSubmission(index, errors=(result.error,))
+            if result.error is not None
+            else QueuedSubmission(index, result=result)
+        )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _duplicate_error() -> BusinessRuleViolation:
+    return BusinessRuleViolation(
+        "A live claim for the same service date, procedure and provider already exists",
+        field="procedureCode",
+        code=ErrorCode.DUPLICATE_SUBMISSION,
+    )
+
+
+def _allocate_claim_ids(ctx: PlanJourneyContext, count: int) -> list[int]:
+    """Take ids up front, so that history and outbox rows can be built before the insert."""
+    if count == 0:
+        return []
+    return list(ctx.session.scalars(sql.ALLOCATE_CLAIM_IDS, {"count": count}))
+
+
+def _draft(claim_id: int, request: SubmissionRequest, enrolment: MemberEnrolment) -> ClaimState:
+    claim = request.claim
+    return ClaimState(
+        id=claim_id,
+        status=ClaimStatus.DRAFT,
+        version=1,
+        user_id=request.user_id,
+        plan_id=enrolment.plan_id,
+        member_plan_id=enrolment.id,
+        procedure_type=claim.procedure_type,
+        procedure_code=claim.procedure_code,
+        provider_name=claim.provider_name,
+        service_date=claim.service_date,
+        claimed_amount=claim.amount,
+        approved_amount=None,
+        member_responsibility=None,
+        currency=claim.currency,
+        decision_reason_code=None,
+        adjudication=None,
+        next_step=None,
+        submitted_at=None,
+        decided_at=None,
+        info_due_at=None,
+    )
+
+
+def _claim_row(state: ClaimState, request: SubmissionRequest) -> dict[str, Any]:
+    claim = request.claim
+    return {
+        "id": state.id,
+        "member_plan_id": state.member_plan_id,
+        "plan_id": state.plan_id,
+        "user_id": state.user_id,
+        "procedure_type": state.procedure_type.value,
+        "procedure_code": state.procedure_code,
+        "diagnosis_code": claim.diagnosis_code,
+        "provider_name": state.provider_name,
+        "service_date": state.service_date,
+        "claimed_amount": state.claimed_amount,
+        "currency": state.currency,
+        "notes": claim.notes,
+        "status": state.status.value,
+        "version": state.version,
+        "idempotency_key": request.idempotency_key,
+        "submitted_at": state.submitted_at,
+        "next_step": state.next_step,
+        "next_step_due_at": state.next_step_due_at,
+        "approved_amount": state.approved_amount,
+        "member_responsibility": state.member_responsibility,
+        "decision_reason_code": state.decision_reason_code,
+        "adjudication": state.adjudication,
+        "decided_at": state.decided_at,
+        "info_due_at": state.info_due_at,
+    }
+
+
+def _existing_by_idempotency_key(
+    ctx: PlanJourneyContext, requests: Iterable[SubmissionRequest]
+) -> dict[tuple[str, str | None], tuple[int, ClaimStatus]]:
+    keyed = sorted(
+        {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
+    )
+    rows = select_by_keys(
+        ctx,
+        claims_t,
+        keyed,
+        ("user_id", "idempotency_key"),
+        ("id", "user_id", "idempotency_key", "status"),
+    )
+    return {(row.user_id, row.idempotency_key): (row.id, ClaimStatus(row.status)) for row in rows}
+
+
+def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[MemberEnrolment]]:
+    by_user: dict[str, list[MemberEnrolment]] = {}
+    rows = select_by_keys(
+        ctx,
+        table_of(MemberPlan),
+        [(user_id,) for user_id in sorted(user_ids)],
+        ("user_id",),
+        ("id", "user_id", "plan_id", "start_date", "end_date", "status"),
+    )
+    for row in sorted(rows, key=lambda row: row.id):
+        by_user.setdefault(row.user_id, []).append(
+            MemberEnrolment(
+                id=row.id,
+                user_id=row.user_id,
+                plan_id=row.plan_id,
+                start_date=row.start_date,
+                end_date=row.end_date,
+                status=MemberPlanStatus(row.status),
+            )
+        )
+    return by_user
+
+
+def _enrolment_for(
+    request: SubmissionRequest, enrolments: list[MemberEnrolment]
+) -> MemberEnrolment:
+    claim = request.claim
+    if claim.member_plan_id is not None:
+        field_name = "memberPlanId"
+        candidates = [e for e in enrolments if e.id == claim.member_plan_id]
+    else:
+        field_name = "planId"
+        candidates = [e for e in enrolments if e.plan_id == claim.plan_id]
+    for enrolment in candidates:
+        if _enrolment_covers(enrolment, claim.service_date):
+            return enrolment
+    raise BusinessRuleViolation(
+        "You have no enrolment in this plan that is active on the service date",
+        field=field_name,
+        code=ErrorCode.NO_COVERAGE,
+    )
+
+
+def _enrolment_covers(enrolment: MemberEnrolment, service_date: date) -> bool:
+    return (
+        enrolment.status is MemberPlanStatus.ACTIVE
+        and enrolment.start_date <= service_date
+        and (enrolment.end_date is None or service_date <= enrolment.end_date)
+    )
