@@ -40,7 +40,7 @@ _PACKAGES = (
     ("psycopg (driver: send, adapt, parse)", ("psycopg",)),
     ("transitions (state machine)", ("transitions/",)),
     ("adjudication rules", ("models/adjudication",)),
-    ("claim service (worker/)", ("worker/claim_service", "worker/bulk", "worker/journey")),
+    ("claim service (service/, storage/)", ("service/", "storage/")),
     ("relay code", ("worker/relay",)),
     ("JSON encoding", ("json/", "orjson", "kombu/utils/json")),
     ("logging (structlog, logging)", ("structlog/", "logging/")),

@@ -245,7 +245,7 @@ def test_unique_event_id_stops_a_second_application_the_read_check_missed(
     )
     apply(approval)
     before = effects(harness)
-    monkeypatch.setattr(changes, "applied_event_ids", lambda ctx, ids: set())
+    monkeypatch.setattr(changes, "applied_event_ids", lambda ctx, ids: {})
     # Valid in the claim's state, and carrying the id of an event already in the history.
     replay = ClaimCommand(
         claim_id=other_id, event=ClaimEvent.REJECT, event_id=approval.event_id, actor=REVIEWER
