@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import claims, operations, plans
+from api import actions, claims, operations, plans
 from api.auth import TokenVerifier
 from api.claims import MAX_BATCH
 from api.errors import install_error_handlers
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(claims.router)
+    app.include_router(actions.router)
     app.include_router(plans.router)
     app.include_router(operations.router)
     return app

@@ -1,20 +1,17 @@
-"""Claims: submission (one, or a batch for queue-fed partners), member and reviewer actions,
-and the reads.
+"""Claims: submission (one, or a batch for queue-fed partners), the reviewer queue and the
+reads. Member and reviewer actions are in api.actions.
 
-Writes go through the service package in one PlanJourneyContext: the transition, its history
-row and its outbox work commit together, and the workers take it from there. Single-claim
-submissions share transactions under load (api.intake); every other write is one
-transaction per request.
+A submission stores the claim in DRAFT with its documents and a queued submit action, whose
+task the outbox hands to the workers, in one transaction: the submit task submits, starts the
+review and decides. Single-claim submissions share transactions under load (api.intake).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.auth import Admin, CurrentUser, Member, Reviewer, User
@@ -39,20 +36,12 @@ from api.schemas import (
     ClaimLinks,
     ClaimPage,
     HistoryEntry,
+    SubmissionLinks,
 )
-from config import Settings
-from models.commands import ClaimCommand, DocumentRef
-from models.enums import ClaimEvent, ClaimStatus
+from models.enums import ClaimStatus
 from models.errors import ErrorCode, PlanError, ValidationFailed
-from models.submission import (
-    AdditionalInfo,
-    ClaimSubmission,
-    DocumentIn,
-    ReviewDecision,
-)
+from models.submission import ClaimSubmission
 from service import queries as claim_queries
-from service.actions import apply_commands
-from service.changes import refuse_if_any
 from service.submissions import SubmissionRequest, SubmissionResult, submit_queued_claims
 from storage.unit_of_work import PlanJourneyContext
 
@@ -75,47 +64,15 @@ def _owner(user: User) -> str | None:
     return user.id if user.is_member else None
 
 
-def _accepted(claim_id: int, status: ClaimStatus, *, replayed: bool = False) -> ClaimAccepted:
-    return ClaimAccepted(
-        id=claim_id, status=status, replayed=replayed, links=ClaimLinks.of(claim_id)
-    )
-
-
 def _submitted(result: SubmissionResult) -> ClaimAccepted:
     if result.error is not None:
         raise result.error
     assert result.claim_id is not None and result.status is not None
-    return _accepted(result.claim_id, result.status, replayed=result.replayed)
-
-
-def _act(settings: Settings, command: ClaimCommand) -> ClaimAccepted:
-    structlog.contextvars.bind_contextvars(claim_id=command.claim_id)
-    with PlanJourneyContext() as ctx:
-        outcomes = apply_commands(ctx, [command], settings)
-        refuse_if_any(outcomes)
-        ctx.commit()
-    [outcome] = outcomes
-    assert outcome.claim_status is not None
-    return _accepted(command.claim_id, outcome.claim_status)
-
-
-def _command(user: User, claim_id: int, event: ClaimEvent, **details: Any) -> ClaimCommand:
-    return ClaimCommand(
-        claim_id=claim_id, event=event, event_id=uuid.uuid4(), actor=user.actor, **details
-    )
-
-
-def _document_refs(documents: list[DocumentIn]) -> tuple[DocumentRef, ...]:
-    return tuple(
-        DocumentRef(
-            type=document.type.value,
-            file_name=document.file_name,
-            mime_type=document.mime_type,
-            size_bytes=document.size_bytes,
-            sha256=document.sha256,
-            storage_key=document.storage_key,
-        )
-        for document in documents
+    return ClaimAccepted(
+        id=result.claim_id,
+        status=result.status,
+        replayed=result.replayed,
+        links=SubmissionLinks.of_submission(result.claim_id, result.action_id),
     )
 
 
@@ -126,7 +83,7 @@ def _document_refs(documents: list[DocumentIn]) -> tuple[DocumentRef, ...]:
     "/claims",
     status_code=202,
     response_model=ClaimAccepted,
-    summary="Submit a claim (member)",
+    summary="Submit a claim (member): stored as a draft with a submit action a worker applies",
     responses=error_responses(401, 403, 409, 422, 503),
     openapi_extra=json_request_body("ClaimSubmission"),
 )
@@ -143,7 +100,7 @@ async def submit_claim(
     result = await intake.submit(SubmissionRequest(user.id, claim, idempotency_key))
     accepted = _submitted(result)
     request.state.claim_id = accepted.id
-    response.headers["Location"] = accepted.links.self
+    response.headers["Location"] = accepted.links.action or accepted.links.self
     return accepted
 
 
@@ -168,6 +125,7 @@ def submit_claim_batch(user: Admin, settings: AppSettings, body: RawJson) -> Bat
                 id=outcome.result.claim_id,
                 status=outcome.result.status,
                 replayed=outcome.result.replayed,
+                action_id=outcome.result.action_id,
             )
             for outcome in outcomes
         ]
@@ -209,84 +167,7 @@ def _item_errors(index: int, errors: Sequence[PlanError]) -> BatchItemResult:
     )
 
 
-# --------------------------------------------------------------------------- member actions
-
-
-_ACTION_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
-
-
-@router.post(
-    "/claims/{id}/submit",
-    status_code=202,
-    response_model=ClaimAccepted,
-    summary="Submit a draft claim (member)",
-    responses=_ACTION_ERRORS,
-)
-def submit_draft(user: Member, settings: AppSettings, claim_id: ClaimId) -> ClaimAccepted:
-    return _act(settings, _command(user, claim_id, ClaimEvent.SUBMIT))
-
-
-@router.post(
-    "/claims/{id}/cancel",
-    status_code=202,
-    response_model=ClaimAccepted,
-    summary="Withdraw a claim (member)",
-    responses=_ACTION_ERRORS,
-)
-def cancel_claim(user: Member, settings: AppSettings, claim_id: ClaimId) -> ClaimAccepted:
-    return _act(settings, _command(user, claim_id, ClaimEvent.CANCEL))
-
-
-@router.post(
-    "/claims/{id}/additional-info",
-    status_code=202,
-    response_model=ClaimAccepted,
-    summary="Send the information a reviewer asked for (member)",
-    responses=_ACTION_ERRORS,
-    openapi_extra=json_request_body("AdditionalInfo"),
-)
-def provide_info(
-    user: Member, settings: AppSettings, claim_id: ClaimId, body: RawJson
-) -> ClaimAccepted:
-    info = parse_body(AdditionalInfo, body)
-    return _act(
-        settings,
-        _command(
-            user,
-            claim_id,
-            ClaimEvent.PROVIDE_INFO,
-            note=info.note,
-            documents=_document_refs(info.documents),
-        ),
-    )
-
-
-# --------------------------------------------------------------------------- reviewer actions
-
-
-@router.post(
-    "/claims/{id}/decision",
-    status_code=202,
-    response_model=ClaimAccepted,
-    summary="Approve, reject or ask for information (reviewer)",
-    responses=_ACTION_ERRORS,
-    openapi_extra=json_request_body("ReviewDecision"),
-)
-def decide_claim(
-    user: Reviewer, settings: AppSettings, claim_id: ClaimId, body: RawJson
-) -> ClaimAccepted:
-    decision = parse_body(ReviewDecision, body)
-    return _act(
-        settings,
-        _command(
-            user,
-            claim_id,
-            ClaimEvent(decision.decision),
-            reason_code=decision.reason_code,
-            note=decision.note,
-            approved_amount=decision.approved_amount,
-        ),
-    )
+# --------------------------------------------------------------------------- reviewer queue
 
 
 @router.get(

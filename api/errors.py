@@ -33,7 +33,9 @@ from storage.unit_of_work import domain_error_from
 
 log = structlog.get_logger("plan.api")
 
-_CONFLICT_CODES = frozenset({ErrorCode.DUPLICATE_SUBMISSION, ErrorCode.IDEMPOTENCY_CONFLICT})
+_CONFLICT_CODES = frozenset(
+    {ErrorCode.DUPLICATE_SUBMISSION, ErrorCode.IDEMPOTENCY_CONFLICT, ErrorCode.ACTION_PENDING}
+)
 _PARAMETER_SOURCES = frozenset({"path", "query", "header", "cookie", "body"})
 
 
@@ -155,7 +157,10 @@ _DESCRIPTIONS = {
     401: "No bearer token, or an expired, badly signed or malformed one",
     403: "The caller's role may not do this (or a reviewer deciding their own claim)",
     404: "No such resource, or a claim of another member",
-    409: "The claim's status does not allow this, a duplicate, or a reused Idempotency-Key",
+    409: (
+        "The claim's status does not allow this, another action on it is still queued, "
+        "a duplicate, or a reused Idempotency-Key"
+    ),
     422: "The input breaks a rule; field names the input at fault",
     503: "The database (or, for /ready, the broker) is unavailable; try again",
 }

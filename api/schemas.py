@@ -3,6 +3,8 @@ so that no client reads a rounded float."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -12,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from api.errors import ErrorDetail
 from models.enums import (
+    ActionStatus,
     ActorRole,
     BenefitCategory,
     ClaimEvent,
@@ -52,13 +55,94 @@ class ClaimLinks(_Answer):
         return cls(self=f"/claims/{claim_id}", history=f"/claims/{claim_id}/history")
 
 
+class SubmissionLinks(ClaimLinks):
+    action: str | None = Field(
+        None, description="The submit action a worker applies; absent for a draft"
+    )
+
+    @classmethod
+    def of_submission(cls, claim_id: int, action_id: uuid.UUID | None) -> SubmissionLinks:
+        return cls(
+            self=f"/claims/{claim_id}",
+            history=f"/claims/{claim_id}/history",
+            action=None if action_id is None else action_path(claim_id, action_id),
+        )
+
+
 class ClaimAccepted(_Answer):
-    """A submission or action taken: the claim's id and the status it is now in."""
+    """A submission stored: the claim's id, its status, and the submit action that follows."""
 
     id: int
     status: ClaimStatus
     replayed: bool = Field(False, description="True when an Idempotency-Key replay found it")
-    links: ClaimLinks
+    links: SubmissionLinks
+
+
+def action_path(claim_id: int, action_id: uuid.UUID) -> str:
+    return f"/claims/{claim_id}/actions/{action_id}"
+
+
+class ActionLinks(_Answer):
+    self: str
+    claim: str
+
+    @classmethod
+    def of(cls, claim_id: int, action_id: uuid.UUID) -> ActionLinks:
+        return cls(self=action_path(claim_id, action_id), claim=f"/claims/{claim_id}")
+
+
+class ActionAccepted(_Answer):
+    """A member's or reviewer's action recorded; a worker applies it (poll links.self)."""
+
+    action_id: uuid.UUID
+    claim_id: int
+    event: ClaimEvent
+    status: ActionStatus
+    links: ActionLinks
+
+
+class ActionActor(_Answer):
+    id: str
+    role: ActorRole
+
+
+class ActionError(_Answer):
+    code: str
+    message: str
+
+
+class ActionView(_Answer):
+    """An action and what became of it: queued, applied, or refused with its code."""
+
+    action_id: uuid.UUID
+    claim_id: int
+    event: ClaimEvent
+    status: ActionStatus
+    actor: ActionActor
+    requested_at: datetime
+    applied_at: datetime | None
+    claim_status: ClaimStatus | None = Field(
+        description="The claim's status when the worker's transaction ended"
+    )
+    error: ActionError | None
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> ActionView:
+        return cls(
+            action_id=row["id"],
+            claim_id=row["claim_id"],
+            event=row["event"],
+            status=row["status"],
+            actor=ActionActor(id=row["actor_id"], role=row["actor_role"]),
+            requested_at=row["requested_at"],
+            applied_at=row["applied_at"],
+            claim_status=row["claim_status"],
+            error=(
+                None
+                if row["error_code"] is None
+                else ActionError(code=row["error_code"], message=row["error_message"] or "")
+            ),
+        )
 
 
 class ClaimSummary(_Answer):
@@ -164,17 +248,34 @@ class ClaimPage(_Paged):
     items: list[ClaimSummary]
 
 
+class ActionPage(_Answer):
+    items: list[ActionView]
+    page: int
+    size: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, found: Page) -> ActionPage:
+        return cls(
+            items=[ActionView.of(row) for row in found.items],
+            page=found.page,
+            size=found.size,
+            has_more=found.has_more,
+        )
+
+
 class ClaimHistory(_Answer):
     claim_id: int
     items: list[HistoryEntry]
 
 
 class BatchItemResult(_Answer):
-    """One item of a batch: its id and status, or the rules it broke."""
+    """One item of a batch: its id, status and submit action, or the rules it broke."""
 
     index: int
     id: int | None = None
     status: ClaimStatus | None = None
+    action_id: uuid.UUID | None = None
     replayed: bool | None = None
     errors: list[ErrorDetail] | None = None
 

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from bench.decisions import DecisionProbe, DecisionsDuringLoad, referred_claims
 from bench.infra import (
     BenchError,
     Postgres,
@@ -56,6 +57,7 @@ class PipelineOptions:
     profile: bool
     extra_env: dict[str, str] = field(default_factory=dict)
     analyze_every: float = 0.0
+    decision_samples: int = 0  # reviewer decisions timed during the load, and as many idle
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def run_pipeline(
         workers = start_workers(
             processes,
             app="worker",
-            queues=f"{Queue.CLAIMS},{Queue.INGEST}",
+            queues=f"{Queue.CLAIMS},{Queue.INGEST},{Queue.REVIEWS}",
             workers=options.workers,
             layout=options.layout,
             name=f"pipeline-{tag}",
@@ -142,6 +144,7 @@ def run_pipeline(
             return "relay.started" in relay.log()
 
         wait_until(relay_started, timeout=30, what="the relay")
+        probe, decision_ids = _decision_setup(target, world, processes, options, tag, today)
         after_id = highest_claim_id(target)
         scans_before = scan_counts(target)
         watched = {f"worker {index}": worker.pid for index, worker in enumerate(workers)}
@@ -154,7 +157,14 @@ def run_pipeline(
         )
         app = sender(target.broker_url)
         sent_at: list[float] = []
+        during = (
+            DecisionsDuringLoad(probe, decision_ids[: options.decision_samples])
+            if probe is not None
+            else None
+        )
         try:
+            if during is not None:
+                during.start()
             started = time.time()
             with app.producer_or_acquire() as producer:
                 for index, message in enumerate(messages):
@@ -179,6 +189,11 @@ def run_pipeline(
             scans_after = scan_counts(target)
         finally:
             observation.stop()
+        if probe is not None and during is not None:
+            result["decisions"] = {
+                "during_load": during.join(),
+                "idle": probe.decide(decision_ids[options.decision_samples :]),
+            }
         result["send_seconds"] = round(send_seconds, 2)
         result["observed_wall_s"] = round(observed_end - started, 2)
         result.update(timings(target, tag, options.message_claims, sent_at, after_id=after_id))
@@ -190,6 +205,23 @@ def run_pipeline(
             )
         processes.check_alive()
     return result
+
+
+def _decision_setup(
+    target: Target,
+    world: World,
+    processes: Processes,
+    options: PipelineOptions,
+    tag: str,
+    today: date,
+) -> tuple[DecisionProbe | None, list[int]]:
+    """Claims waiting for a reviewer, and the web process the reviewer decides through."""
+    if not options.decision_samples:
+        return None, []
+    claim_ids = referred_claims(
+        target, world, 2 * options.decision_samples, tag=f"rev{tag}", today=today
+    )
+    return DecisionProbe(target, processes, tag=tag), claim_ids
 
 
 def scan_counts(target: Target) -> dict[str, tuple[int, int, int]]:

@@ -94,6 +94,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--rate", type=float, default=0.0, help="claims/s sent to the broker (0: all at once)")
     add("--idle-samples", type=int, default=50, help="sequential single claims on an idle system")
     add(
+        "--decision-samples",
+        type=int,
+        default=30,
+        help="reviewer decisions timed to the action applied, during the paced run and idle",
+    )
+    add(
         "--paced-share",
         type=float,
         default=0.8,
@@ -265,6 +271,7 @@ class Run:
                 rate=rate,
                 idle_samples=0,
                 profile=False,
+                decision_samples=self.args.decision_samples,
             )
             self.results["pipeline_paced"] = self.measured_pipeline(
                 redis_index, options, tag="paced", scope="pipeline paced"

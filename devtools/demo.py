@@ -212,11 +212,14 @@ def count_by_status(database_url: str) -> Counter[str]:
 
 
 def owed_steps(database_url: str) -> int:
+    """Automatic steps owed and people's actions still queued on the demo's claims."""
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(conninfo) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM plan.claims WHERE next_step IS NOT NULL "
-            "AND idempotency_key LIKE 'demo-%%'"
+            "SELECT (SELECT count(*) FROM plan.claims WHERE next_step IS NOT NULL "
+            "AND idempotency_key LIKE 'demo-%%') + (SELECT count(*) FROM plan.claim_actions a "
+            "JOIN plan.claims c ON c.id = a.claim_id WHERE a.status = 'queued' "
+            "AND c.idempotency_key LIKE 'demo-%%')"
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -371,7 +374,7 @@ def drive(client: Client, stack: Stack, database_url: str, count: int, flower_po
             stack.check_alive()
             reviewed += review_round(client)
             statuses = count_by_status(database_url)
-            moving = statuses["SUBMITTED"] + owed_steps(database_url)
+            moving = statuses["DRAFT"] + statuses["SUBMITTED"] + owed_steps(database_url)
             progress.update(bar, completed=len(accepted) - moving)
             if (
                 moving == 0
@@ -388,9 +391,31 @@ def review_queue(client: Client) -> list[dict[str, Any]]:
     return list(client.call(REVIEWER, "GET", "/review-queue", params={"size": 100}).json()["items"])
 
 
+def wait_for_actions(client: Client, who: str, paths: list[str]) -> Counter[str]:
+    """Poll each queued action until a worker applied or refused it (or 30 s passed)."""
+    outcomes: Counter[str] = Counter()
+    deadline = time.monotonic() + 30
+    waiting = list(paths)
+    while waiting and time.monotonic() < deadline:
+        still = []
+        for path in waiting:
+            action = client.call(who, "GET", path).json()
+            if action.get("status") == "queued":
+                still.append(path)
+            else:
+                outcomes[f"{action.get('event')} {action.get('status')}"] += 1
+        waiting = still
+        if waiting:
+            time.sleep(0.1)
+    outcomes["still queued"] += len(waiting)
+    return outcomes
+
+
 def review_round(client: Client) -> Counter[str]:
-    """The reviewer works the queue; members answer requests for information."""
+    """The reviewer works the queue; members answer requests for information. Each decision
+    and answer is a queued action: the round waits until the workers applied them."""
     done: Counter[str] = Counter()
+    queued: dict[str, list[str]] = {}
     for position, claim in enumerate(review_queue(client)):
         claimed = Decimal(claim["amount"])
         if position % 5 == 4:
@@ -410,6 +435,8 @@ def review_round(client: Client) -> Counter[str]:
             }
         response = client.call(REVIEWER, "POST", f"/claims/{claim['id']}/decision", json=decision)
         done[f"{decision['decision']} → {response.status_code}"] += 1
+        if response.status_code == 202:
+            queued.setdefault(REVIEWER, []).append(response.json()["links"]["self"])
     for member in MEMBERS:
         waiting = client.call(
             member, "GET", "/claims", params={"status": "ADDITIONAL_INFO_REQUIRED", "size": 100}
@@ -432,6 +459,10 @@ def review_round(client: Client) -> Counter[str]:
                 },
             )
             done[f"provide_info → {response.status_code}"] += 1
+            if response.status_code == 202:
+                queued.setdefault(member, []).append(response.json()["links"]["self"])
+    for who, paths in queued.items():
+        done += wait_for_actions(client, who, paths)
     return done
 
 
@@ -462,7 +493,7 @@ def report(
         answers_table.add_row(f"review: {key}", str(number))
     console.print(answers_table)
 
-    settled = sum(statuses.values()) - statuses["SUBMITTED"]
+    settled = sum(statuses.values()) - statuses["SUBMITTED"] - statuses["DRAFT"]
     console.print(
         f"throughput: {len(accepted)} claims settled in {elapsed:.1f}s "
         f"({len(accepted) / elapsed:.0f} claims/s end to end, reviews included)"
@@ -475,7 +506,7 @@ def report(
     )
 
     lost = len(accepted) - sum(statuses.values())
-    stuck = statuses["SUBMITTED"] + owed_steps(database_url)
+    stuck = statuses["DRAFT"] + statuses["SUBMITTED"] + owed_steps(database_url)
     if lost or stuck or settled != len(accepted):
         console.print(f"[red]FAILED: {lost} lost, {stuck} stuck")
         return 1

@@ -36,6 +36,27 @@ class ClaimEvent(StrEnum):
     EXPIRE = "expire"
 
 
+# The events a person asks for (DOMAIN.md section 1); each is recorded as an action first.
+PERSON_EVENTS = frozenset(
+    {
+        ClaimEvent.SUBMIT,
+        ClaimEvent.APPROVE,
+        ClaimEvent.REJECT,
+        ClaimEvent.REQUEST_INFO,
+        ClaimEvent.PROVIDE_INFO,
+        ClaimEvent.CANCEL,
+    }
+)
+
+
+class ActionStatus(StrEnum):
+    """What became of a person's action: waiting for a worker, applied, or refused."""
+
+    QUEUED = "queued"
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
 class ActorRole(StrEnum):
     MEMBER = "member"
     REVIEWER = "reviewer"

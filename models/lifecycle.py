@@ -120,14 +120,28 @@ history row and one domain event (DOMAIN.md sections 1 and 5).
 ```mermaid
 {mermaid_diagram()}```
 
+Every event is fired by a Celery task. A person's request (`submit`, `cancel`,
+`provide_info` from a member; `approve`, `reject`, `request_info` from a reviewer) is first
+recorded as an *action* (`plan.claim_actions`, `GET /claims/{{id}}/actions/{{actionId}}`):
+checked at once against the claim's current state (an edge this diagram does not hold is
+refused with `409 PLAN_CLAIM_BUS_INVALID_STATUS_TRANSITION`), queued, then applied by the
+task `plan.claims.<event>` with the person as the history row's actor, or refused with its
+code if the claim moved on meanwhile. One person's action waits per claim at a time
+(`409 PLAN_CLAIM_BUS_ACTION_PENDING`). The action's id is the transition's event id.
+
+- `submit` (the action `POST /claims` records, or `POST /claims/{{id}}/submit` for a draft):
+  the task fires `submit`, `start_review` and the automatic decision in one transaction
+  (approve, reject, request_info, or leave in UNDER_REVIEW for a reviewer). A claim the
+  worker ingests from the `ingest` queue takes the same path in the ingesting transaction.
+
 Automatic steps owed by the workers (`claims.next_step`):
 
-- `start_review`: owed from SUBMITTED; the worker fires `start_review` and adjudicates in the
-  same transaction (approve, reject, request_info, or leave in UNDER_REVIEW for a reviewer).
-  A claim the worker ingests from the `ingest` queue owes nothing: the worker submits it,
-  starts its review and adjudicates it in the ingesting transaction, one history row and one
-  event per transition all the same.
+- `start_review`: owed by a claim left in SUBMITTED (rows from before actions, the seed); the
+  worker fires `start_review` and adjudicates in the same transaction.
 - `adjudicate`: owed after `provide_info`; the worker adjudicates again.
+
+Expiry is not owed by a claim: the scheduler (`plan.maintenance.expire_overdue`) fires `expire`
+when the information deadline passes.
 """
 
 

@@ -27,7 +27,6 @@ class TaskName(StrEnum):
     REQUEST_INFO = "plan.claims.request_info"
     PROVIDE_INFO = "plan.claims.provide_info"
     CANCEL = "plan.claims.cancel"
-    EXPIRE = "plan.claims.expire"
     INGEST = "plan.claims.ingest"
     INGEST_BATCH = "plan.claims.ingest_batch"
     SWEEP = "plan.maintenance.sweep"
@@ -52,8 +51,9 @@ class DerivedEvent(StrEnum):
 TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.START_REVIEW: Queue.CLAIMS,
     TaskName.ADJUDICATE: Queue.CLAIMS,
-    TaskName.EXPIRE: Queue.CLAIMS,
-    TaskName.SUBMIT: Queue.REVIEWS,
+    # A submit starts the review and decides in the same transaction: bulk work, like the
+    # automatic steps. People's other actions are quick and someone waits for them.
+    TaskName.SUBMIT: Queue.CLAIMS,
     TaskName.APPROVE: Queue.REVIEWS,
     TaskName.REJECT: Queue.REVIEWS,
     TaskName.REQUEST_INFO: Queue.REVIEWS,
@@ -71,7 +71,12 @@ STEP_TASKS: dict[Step, TaskName] = {
     Step.ADJUDICATE: TaskName.ADJUDICATE,
 }
 
-
-def command_task(event: ClaimEvent) -> TaskName:
-    """The task that applies member and reviewer commands of ``event``."""
-    return TaskName(f"plan.claims.{event.value}")
+# The task that applies the queued actions of each event a person asks for.
+ACTION_TASKS: dict[ClaimEvent, TaskName] = {
+    ClaimEvent.SUBMIT: TaskName.SUBMIT,
+    ClaimEvent.APPROVE: TaskName.APPROVE,
+    ClaimEvent.REJECT: TaskName.REJECT,
+    ClaimEvent.REQUEST_INFO: TaskName.REQUEST_INFO,
+    ClaimEvent.PROVIDE_INFO: TaskName.PROVIDE_INFO,
+    ClaimEvent.CANCEL: TaskName.CANCEL,
+}

@@ -243,7 +243,9 @@ class ClaimSubmission(_CamelModel):
     currency: str = "BRL"
     notes: str | None = Field(None, max_length=2000)
     documents: list[DocumentIn] = Field(default_factory=list)
-    submit: bool = Field(True, strict=True)
+    draft: bool = Field(
+        False, strict=True, description="Store the claim as a draft; submit it later"
+    )
 
     @field_validator("member_plan_id")
     @classmethod

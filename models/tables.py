@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import MONEY, PERCENT, Base, enum_type
 from models.enums import (
+    ActionStatus,
     ActorRole,
     BenefitCategory,
     ClaimEvent,
@@ -414,6 +415,93 @@ class ClaimStatusHistory(Base):
     occurred_at: Mapped[datetime] = mapped_column(
         server_default=sa.func.now(), comment="When it happened"
     )
+
+
+class ClaimAction(Base):
+    """A person's request to fire an event on a claim, applied later by a worker."""
+
+    __tablename__ = "claim_actions"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "event IN ('submit', 'approve', 'reject', 'request_info', 'provide_info', 'cancel')",
+            name="event_of_a_person",
+        ),
+        sa.CheckConstraint(
+            "(status = 'queued') = (applied_at IS NULL)", name="applied_at_when_settled"
+        ),
+        sa.CheckConstraint(
+            "(status = 'refused') = (error_code IS NOT NULL)", name="error_when_refused"
+        ),
+        sa.CheckConstraint(
+            "approved_amount IS NULL OR approved_amount >= 0", name="approved_amount_not_negative"
+        ),
+        # One person's action at a time per claim: a second one breaks this index.
+        sa.Index(
+            "uq_claim_actions_queued",
+            "claim_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'queued'"),
+        ),
+        sa.Index(
+            "uq_claim_actions_actor_idempotency_key",
+            "actor_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+        ),
+        sa.Index("ix_claim_actions_claim_requested", "claim_id", sa.text("requested_at DESC")),
+        sa.Index(
+            "ix_claim_actions_queued_due", "due_at", postgresql_where=sa.text("status = 'queued'")
+        ),
+        {"comment": "People's actions on claims: queued, then applied or refused by a worker"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        primary_key=True,
+        comment="The action's id, and the event id of the transition it causes",
+    )
+    claim_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("claims.id", ondelete="CASCADE"), comment="The claim"
+    )
+    event: Mapped[ClaimEvent] = mapped_column(
+        enum_type(ClaimEvent, "action_event"), comment="Event to fire on the state machine"
+    )
+    status: Mapped[ActionStatus] = mapped_column(
+        enum_type(ActionStatus, "action_status"),
+        server_default=ActionStatus.QUEUED.value,
+        comment="queued, applied or refused",
+    )
+    actor_id: Mapped[str] = mapped_column(sa.String(128), comment="Who asked for it")
+    actor_role: Mapped[ActorRole] = mapped_column(
+        enum_type(ActorRole, "action_actor_role"), comment="In which role"
+    )
+    reason_code: Mapped[str | None] = mapped_column(sa.String(64), comment="Reviewer's reason")
+    note: Mapped[str | None] = mapped_column(sa.Text, comment="Free text from the actor")
+    approved_amount: Mapped[Decimal | None] = mapped_column(
+        MONEY, comment="Amount a reviewer approves; NULL for the suggested benefit"
+    )
+    documents: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSONB(none_as_null=True), comment="Documents sent with provide_info"
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(
+        sa.String(128), comment="The actor's Idempotency-Key; unique per actor"
+    )
+    requested_at: Mapped[datetime] = mapped_column(
+        server_default=sa.func.now(), comment="When it was asked for"
+    )
+    due_at: Mapped[datetime] = mapped_column(
+        comment="When the sweeper re-publishes it if it is still queued"
+    )
+    applied_at: Mapped[datetime | None] = mapped_column(
+        comment="When a worker applied or refused it; NULL while queued"
+    )
+    claim_status: Mapped[ClaimStatus | None] = mapped_column(
+        enum_type(ClaimStatus, "action_claim_status"),
+        comment="The claim's status when the worker's transaction ended",
+    )
+    error_code: Mapped[str | None] = mapped_column(sa.String(64), comment="Why it was refused")
+    error_message: Mapped[str | None] = mapped_column(sa.Text, comment="The refusal, for people")
 
 
 class MemberYearTotals(Base):

@@ -1,19 +1,221 @@
-"""Member and reviewer commands: each command's event fired on its claim, once."""
+"""Member and reviewer actions, and the commands that fire their events.
+
+``record_action`` checks a person's request against the claim as it is now (authorization,
+the machine's edge, the body's rules) and records it as a queued action with its task as
+outbox work. ``apply_actions`` is what the tasks run: it locks the claims, reads the actions
+still queued, fires each one's event with the person as the actor (``fire_commands``, which
+``apply_commands`` shares with expiry and the seed) and marks each applied or refused with its
+code. The action id is the transition's event id, so a message delivered twice changes one
+thing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
 
 from config import Settings
-from models.commands import ClaimCommand
-from models.enums import ActorRole, ClaimEvent, ReasonCode
-from models.errors import BusinessRuleViolation, ErrorCode, Forbidden, NotFound, PlanError
+from models.commands import Actor, ClaimCommand, DocumentRef
+from models.enums import ActionStatus, ActorRole, ClaimEvent, ClaimStatus, ReasonCode
+from models.errors import (
+    BusinessRuleViolation,
+    ErrorCode,
+    Forbidden,
+    NotFound,
+    PlanError,
+    ValidationFailed,
+)
 from models.lifecycle import can_fire, fire
-from service.changes import ChangeSet, ClaimState, Outcome, take_claims
+from service.changes import (
+    LOCKED_COLUMNS,
+    ChangeSet,
+    ClaimState,
+    Outcome,
+    actions_t,
+    applied_event_ids,
+    claims_t,
+    documents_json,
+    lock_claims,
+    take_claims,
+)
 from service.facts import documents_t, load_adjudication_facts
-from storage.bulk import insert_rows
+from service.review import review_new_claims
+from storage.bulk import in_array, insert_rows, update_rows
 from storage.unit_of_work import PlanJourneyContext
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAction:
+    action_id: uuid.UUID
+    claim_id: int
+    event: ClaimEvent
+    status: ActionStatus
+    replayed: bool = False
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def record_action(
+    ctx: PlanJourneyContext,
+    command: ClaimCommand,
+    settings: Settings,
+    *,
+    idempotency_key: str | None = None,
+) -> RecordedAction:
+    """Record a person's action if the claim, as it is now, allows it. The caller commits.
+
+    Refused at once: another member's claim (404), a reviewer's own claim (403), an edge the
+    machine does not hold (409), a body that breaks a rule (422). A second action while one
+    is queued breaks the partial unique index: 409 PLAN_CLAIM_BUS_ACTION_PENDING.
+    """
+    if idempotency_key is not None:
+        earlier = _action_by_key(ctx, command.actor.id, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, command)
+    row = ctx.execute(sa.select(*LOCKED_COLUMNS).where(claims_t.c.id == command.claim_id)).first()
+    if row is None:
+        raise NotFound("No such claim", field="id")
+    check_command(ClaimState(**row._asdict()), command)
+    changes = ChangeSet(settings)
+    changes.record_action(command, idempotency_key=idempotency_key)
+    changes.write(ctx)
+    return RecordedAction(command.event_id, command.claim_id, command.event, ActionStatus.QUEUED)
+
+
+def _action_by_key(ctx: PlanJourneyContext, actor_id: str, key: str) -> Any:
+    return ctx.execute(
+        sa.select(actions_t).where(
+            actions_t.c.actor_id == actor_id, actions_t.c.idempotency_key == key
+        )
+    ).first()
+
+
+def _replay(earlier: Any, command: ClaimCommand) -> RecordedAction:
+    """The action an Idempotency-Key already recorded, if the request is the same one."""
+    asked = (
+        command.claim_id,
+        command.event,
+        None if command.reason_code is None else str(command.reason_code),
+        command.note,
+        command.approved_amount,
+        documents_json(command.documents),
+    )
+    stored = (
+        earlier.claim_id,
+        earlier.event,
+        earlier.reason_code,
+        earlier.note,
+        earlier.approved_amount,
+        earlier.documents,
+    )
+    if asked != stored:
+        raise ValidationFailed(
+            "This Idempotency-Key was used for a different request; use a new key",
+            field="Idempotency-Key",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        )
+    return RecordedAction(
+        earlier.id, earlier.claim_id, earlier.event, ActionStatus(earlier.status), replayed=True
+    )
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply_actions(
+    ctx: PlanJourneyContext, action_ids: Iterable[uuid.UUID], settings: Settings
+) -> list[Outcome]:
+    """Apply the actions among ``action_ids`` still queued, each once. The caller commits.
+
+    The claims are locked before the actions are read, so two deliveries of one action
+    serialize on its claim and the second finds it settled. A submit goes on to start the
+    review and take the automatic decision in this transaction, as the ingest queue does.
+    """
+    ids = sorted(set(action_ids))
+    claim_of: dict[uuid.UUID, int] = {
+        row.id: row.claim_id
+        for row in ctx.execute(
+            sa.select(actions_t.c.id, actions_t.c.claim_id).where(in_array(actions_t.c.id, ids))
+        )
+    }
+    claims = lock_claims(ctx, claim_of.values())
+    queued = ctx.execute(
+        sa.select(actions_t).where(
+            in_array(actions_t.c.id, ids), actions_t.c.status == ActionStatus.QUEUED
+        )
+    ).all()
+    commands = [command_of(row) for row in queued]
+    changes = ChangeSet(settings)
+    applied_before = applied_event_ids(ctx, (command.event_id for command in commands))
+    outcomes = fire_commands(ctx, changes, commands, claims, applied_before)
+    submitted = [
+        claims[o.claim_id]
+        for o in outcomes
+        if o.status == "applied" and claims[o.claim_id].status is ClaimStatus.SUBMITTED
+    ]
+    review_new_claims(ctx, changes, submitted, None)
+    changes.write(ctx)
+    _settle(ctx, outcomes, claims, changes.now)
+    settled = {row.id for row in queued}
+    return [
+        *outcomes,
+        *(
+            Outcome(
+                claim_of.get(action_id, 0),
+                action_id,
+                "duplicate" if action_id in claim_of else "stale",
+            )
+            for action_id in ids
+            if action_id not in settled
+        ),
+    ]
+
+
+def command_of(action: Any) -> ClaimCommand:
+    """The command a stored action fires: its person, its inputs, its id as the event id."""
+    return ClaimCommand(
+        claim_id=action.claim_id,
+        event=action.event,
+        event_id=action.id,
+        actor=Actor(id=action.actor_id, role=ActorRole(action.actor_role)),
+        reason_code=action.reason_code,
+        note=action.note,
+        approved_amount=action.approved_amount,
+        documents=tuple(DocumentRef.model_validate(d) for d in action.documents or ()),
+    )
+
+
+def _settle(
+    ctx: PlanJourneyContext,
+    outcomes: Sequence[Outcome],
+    claims: dict[int, ClaimState],
+    now: datetime,
+) -> None:
+    """Mark each action applied or refused, with the claim's status at the end."""
+    rows = []
+    for outcome in outcomes:
+        refusal = outcome.error if outcome.status in ("refused", "stale") else None
+        claim = claims.get(outcome.claim_id)
+        rows.append(
+            {
+                "id": outcome.event_id,
+                "status": (ActionStatus.REFUSED if refusal else ActionStatus.APPLIED).value,
+                "applied_at": now,
+                "claim_status": None if claim is None else claim.status.value,
+                "error_code": None if refusal is None else refusal.code.value,
+                "error_message": None if refusal is None else refusal.message,
+            }
+        )
+    update_rows(ctx, actions_t, rows, touch=None)
+
+
+# --------------------------------------------------------------------------- firing commands
 
 
 def apply_commands(
@@ -31,10 +233,22 @@ def apply_commands(
     """
     unique, claims, applied_before = take_claims(ctx, commands)
     changes = ChangeSet.at(settings, now)
+    outcomes = fire_commands(ctx, changes, list(unique.values()), claims, applied_before)
+    changes.write(ctx)
+    return outcomes
+
+
+def fire_commands(
+    ctx: PlanJourneyContext,
+    changes: ChangeSet,
+    commands: Sequence[ClaimCommand],
+    claims: dict[int, ClaimState],
+    applied_before: dict[uuid.UUID, int],
+) -> list[Outcome]:
+    """Fire each command on its locked claim into ``changes``; return what became of each."""
     approvals: list[tuple[ClaimState, ClaimCommand]] = []
     outcomes: list[Outcome] = []
-
-    for command in unique.values():
+    for command in commands:
         claim = claims.get(command.claim_id)
         refusal = _screen(command, claim, applied_before.get(command.event_id))
         if refusal is not None:
@@ -60,11 +274,10 @@ def apply_commands(
         ctx,
         [
             c
-            for c in unique.values()
+            for c in commands
             if c.event is ClaimEvent.PROVIDE_INFO and c.documents and _was_applied(c, outcomes)
         ],
     )
-    changes.write(ctx)
     return outcomes
 
 
@@ -79,9 +292,7 @@ def _screen(
             return Outcome(claim.id, command.event_id, "refused", _reused_event_id(), claim.status)
         return Outcome(claim.id, command.event_id, "duplicate", None, claim.status)
     try:
-        _authorize(claim, command)
-        if not can_fire(claim.status, command.event):
-            fire(claim, command.event)  # raises InvalidTransition with its message
+        check_command(claim, command)
     except PlanError as refusal:
         kind = "stale" if command.is_automatic else "refused"
         return Outcome(claim.id, command.event_id, kind, refusal, claim.status)
@@ -143,6 +354,31 @@ def _attach_documents(ctx: PlanJourneyContext, commands: list[ClaimCommand]) -> 
         for document in command.documents
     ]
     insert_rows(ctx, documents_t, rows)
+
+
+def check_command(claim: ClaimState, command: ClaimCommand) -> None:
+    """What refuses a command on the claim as it stands: the person, the machine, the rules of
+    its event. The API runs it when the action is asked for, the task again when it applies."""
+    _authorize(claim, command)
+    if not can_fire(claim.status, command.event):
+        fire(claim, command.event)  # raises InvalidTransition with its message
+    for rule in EVENT_RULES.get(command.event, ()):
+        rule(claim, command)
+
+
+def _approved_amount_within_claim(claim: ClaimState, command: ClaimCommand) -> None:
+    if command.approved_amount is not None and command.approved_amount > claim.claimed_amount:
+        raise BusinessRuleViolation(
+            "The approved amount cannot exceed the claimed amount",
+            field="approvedAmount",
+            code=ErrorCode.INVALID_APPROVED_AMOUNT,
+        )
+
+
+# The rules of one event beyond the machine's edge, checked on request and on application.
+EVENT_RULES: dict[ClaimEvent, tuple[Callable[[ClaimState, ClaimCommand], None], ...]] = {
+    ClaimEvent.APPROVE: (_approved_amount_within_claim,),
+}
 
 
 def _authorize(claim: ClaimState, command: ClaimCommand) -> None:

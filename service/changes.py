@@ -1,8 +1,9 @@
 """The change set: what one transaction does to claims, and the one writer of its rows.
 
 Each transition goes through the one state machine and adds one history row and one domain
-event; an automatic follow-up becomes outbox work if it is still owed at commit. Nothing else
-inserts into ``claim_status_history`` or ``outbox``; nothing is published from here.
+event; an automatic follow-up becomes outbox work if it is still owed at commit; a person's
+action is recorded queued, with its task as outbox work. Nothing else inserts into
+``claim_status_history``, ``claim_actions`` or ``outbox``; nothing is published from here.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ import sqlalchemy as sa
 
 from config import Settings
 from models.base import table_of
-from models.commands import Actor, automatic_event_id
-from models.enums import ClaimEvent, ClaimStatus, ProcedureType
+from models.commands import Actor, ClaimCommand, DocumentRef, automatic_event_id
+from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ProcedureType
 from models.errors import PlanError
 from models.events import ClaimEventPayload
 from models.lifecycle import domain_event_name, fire
-from models.names import STEP_TASKS, TASK_QUEUES, Step, TaskName
-from models.tables import Claim, ClaimStatusHistory, OutboxMessage
+from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Step, TaskName
+from models.tables import Claim, ClaimAction, ClaimStatusHistory, OutboxMessage
 from storage.bulk import in_array, insert_rows, pipelined, update_rows
 from storage.unit_of_work import PlanJourneyContext
 
 claims_t = table_of(Claim)
 history_t = table_of(ClaimStatusHistory)
 outbox_t = table_of(OutboxMessage)
+actions_t = table_of(ClaimAction)
 
 LOCKED_COLUMNS = (
     claims_t.c.id,
@@ -109,6 +111,22 @@ class AutomaticStep:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedAction:
+    """A person's action whose task is owed: its message carries ``action_id`` only."""
+
+    action_id: uuid.UUID
+    claim_id: int
+    event: ClaimEvent
+
+
+def documents_json(documents: Sequence[DocumentRef]) -> list[dict[str, Any]] | None:
+    """Documents sent with an action, as its row stores them."""
+    if not documents:
+        return None
+    return [document.model_dump(mode="json", by_alias=True) for document in documents]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one command or step: applied, or skipped with a reason."""
 
@@ -134,6 +152,9 @@ class ChangeSet:
     # The automatic step each claim owes at commit: a later transition in the same
     # transaction settles it, so only what is still owed becomes outbox work.
     owed: dict[int, AutomaticStep] = field(default_factory=dict)
+    # People's actions recorded here (rows), and the actions whose task is owed as outbox work.
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    action_work: list[QueuedAction] = field(default_factory=list)
 
     @classmethod
     def at(cls, settings: Settings, now: datetime | None) -> ChangeSet:
@@ -228,17 +249,49 @@ class ChangeSet:
             claim.id, step, automatic_event_id(claim.id, step, claim.version)
         )
 
+    def record_action(self, command: ClaimCommand, *, idempotency_key: str | None = None) -> None:
+        """Record a person's action, queued, with the outbox work of its task.
+
+        Its inputs (note, reason, amount, documents) are stored in the row; the message
+        carries the action's id only.
+        """
+        self.actions.append(
+            {
+                "id": command.event_id,
+                "claim_id": command.claim_id,
+                "event": command.event.value,
+                "status": ActionStatus.QUEUED.value,
+                "actor_id": command.actor.id,
+                "actor_role": command.actor.role.value,
+                "reason_code": None if command.reason_code is None else str(command.reason_code),
+                "note": command.note,
+                "approved_amount": command.approved_amount,
+                "documents": documents_json(command.documents),
+                "idempotency_key": idempotency_key,
+                "requested_at": self.now,
+                "due_at": self.now + timedelta(seconds=self.settings.sweeper_stale_after_s),
+            }
+        )
+        self.republish_action(QueuedAction(command.event_id, command.claim_id, command.event))
+
+    def republish_action(self, action: QueuedAction) -> None:
+        """Owe the task of an action still queued (the sweeper's re-publication)."""
+        self.action_work.append(action)
+
     def keep_only(self, claim_ids: set[int]) -> None:
         """Forget what was prepared for claims that were not stored after all."""
         self.history = [row for row in self.history if row["claim_id"] in claim_ids]
         self.events = [event for event in self.events if event["claimId"] in claim_ids]
         self.owed = {key: step for key, step in self.owed.items() if key in claim_ids}
+        self.actions = [row for row in self.actions if row["claim_id"] in claim_ids]
+        self.action_work = [work for work in self.action_work if work.claim_id in claim_ids]
 
     def write(self, ctx: PlanJourneyContext) -> None:
         # A second application of one event id breaks the unique constraint here and the
         # whole transaction rolls back: the constraint, not the read before, is the guard.
         with pipelined(ctx):
             insert_rows(ctx, history_t, self.history)
+            insert_rows(ctx, actions_t, self.actions)
             update_rows(
                 ctx,
                 claims_t,
@@ -252,25 +305,36 @@ class ChangeSet:
         events: dict[str, list[dict[str, Any]]] = {}
         for event in self.events:
             events.setdefault(event["type"], []).append(dict(event))
-        work: dict[TaskName, list[dict[str, Any]]] = {}
+        work: dict[TaskName, list[tuple[Any, int]]] = {}
         for step in self.owed.values():
-            work.setdefault(STEP_TASKS[step.step], []).append(step.to_message())
+            work.setdefault(STEP_TASKS[step.step], []).append((step.to_message(), step.claim_id))
+        for action in self.action_work:
+            work.setdefault(ACTION_TASKS[action.event], []).append(
+                (str(action.action_id), action.claim_id)
+            )
         return [
             *(
-                _outbox_row("event", name, name, {"events": items}, items)
+                _outbox_row("event", name, name, items, [item["claimId"] for item in items])
                 for name, items in events.items()
             ),
             *(
-                _outbox_row("task", task.value, TASK_QUEUES[task].value, {"items": items}, items)
+                _outbox_row(
+                    "task",
+                    task.value,
+                    TASK_QUEUES[task].value,
+                    [item for item, _ in items],
+                    [claim_id for _, claim_id in items],
+                )
                 for task, items in work.items()
             ),
         ]
 
 
 def _outbox_row(
-    kind: str, name: str, destination: str, payload: dict[str, Any], items: list[dict[str, Any]]
+    kind: str, name: str, destination: str, items: list[Any], claim_ids: list[int]
 ) -> dict[str, Any]:
-    claims = {item["claimId"] for item in items}
+    claims = set(claim_ids)
+    payload = {"events": items} if kind == "event" else {"items": items}
     return {
         "kind": kind,
         "name": name,
@@ -354,10 +418,3 @@ def applied_event_ids(
         )
     )
     return {row.event_id: row.claim_id for row in rows}
-
-
-def refuse_if_any(outcomes: Sequence[Outcome]) -> None:
-    """For single-claim callers (HTTP): surface a refusal as the domain error it is."""
-    for outcome in outcomes:
-        if outcome.error is not None and outcome.status in ("refused", "stale"):
-            raise outcome.error

@@ -8,6 +8,7 @@ that claim ids cannot be probed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +21,7 @@ from models.errors import ErrorCode, NotFound
 from models.tables import (
     Benefit,
     Claim,
+    ClaimAction,
     ClaimStatusHistory,
     Coverage,
     Document,
@@ -37,6 +39,7 @@ member_plans_t = MemberPlan.__table__
 coverages_t = Coverage.__table__
 benefits_t = Benefit.__table__
 outbox_t = OutboxMessage.__table__
+actions_t = ClaimAction.__table__
 
 Row = sa.RowMapping
 
@@ -191,11 +194,7 @@ def get_claim(ctx: PlanJourneyContext, *, claim_id: int, owner: str | None) -> C
 
 def claim_history(ctx: PlanJourneyContext, *, claim_id: int, owner: str | None) -> Sequence[Row]:
     """The claim's transitions in the order they happened (a claim still in DRAFT has none)."""
-    query = sa.select(claims_t.c.id).where(claims_t.c.id == claim_id)
-    if owner is not None:
-        query = query.where(claims_t.c.user_id == owner)
-    if ctx.execute(query).first() is None:
-        raise _claim_not_found()
+    _readable_claim(ctx, claim_id, owner)
     return _history_rows(ctx, claim_id)
 
 
@@ -207,6 +206,65 @@ def _history_rows(ctx: PlanJourneyContext, claim_id: int) -> Sequence[Row]:
         .mappings()
         .all()
     )
+
+
+_ACTION = (
+    actions_t.c.id,
+    actions_t.c.claim_id,
+    actions_t.c.event,
+    actions_t.c.status,
+    actions_t.c.actor_id,
+    actions_t.c.actor_role,
+    actions_t.c.requested_at,
+    actions_t.c.applied_at,
+    actions_t.c.claim_status,
+    actions_t.c.error_code,
+    actions_t.c.error_message,
+)
+
+
+def _action_not_found() -> NotFound:
+    return NotFound(
+        "No such action on this claim", field="actionId", code=ErrorCode.ACTION_NOT_FOUND
+    )
+
+
+def _readable_claim(ctx: PlanJourneyContext, claim_id: int, owner: str | None) -> None:
+    query = sa.select(claims_t.c.id).where(claims_t.c.id == claim_id)
+    if owner is not None:
+        query = query.where(claims_t.c.user_id == owner)
+    if ctx.execute(query).first() is None:
+        raise _claim_not_found()
+
+
+def get_action(
+    ctx: PlanJourneyContext, *, claim_id: int, action_id: uuid.UUID, owner: str | None
+) -> Row:
+    """One action on a claim the caller may read, and what became of it."""
+    _readable_claim(ctx, claim_id, owner)
+    action = (
+        ctx.execute(
+            sa.select(*_ACTION).where(actions_t.c.id == action_id, actions_t.c.claim_id == claim_id)
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if action is None:
+        raise _action_not_found()
+    return action
+
+
+def list_actions(
+    ctx: PlanJourneyContext, *, claim_id: int, owner: str | None, page: int = 1, size: int = 10
+) -> Page:
+    """A claim's actions, newest first."""
+    _readable_claim(ctx, claim_id, owner)
+    query = (
+        sa.select(*_ACTION)
+        .where(actions_t.c.claim_id == claim_id)
+        .order_by(actions_t.c.requested_at.desc(), actions_t.c.id.desc())
+    )
+    return _page(ctx, query, page=page, size=size)
 
 
 def review_queue(ctx: PlanJourneyContext, *, page: int = 1, size: int = 10) -> Page:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from config import Settings
-from models import adjudication as rules
 from models.commands import SYSTEM, ClaimCommand, automatic_event_id
-from models.enums import ClaimEvent, ClaimStatus, DocumentType
+from models.enums import ActionStatus, ClaimEvent, ClaimStatus
 from models.names import DerivedEvent, Step
 from service.actions import apply_commands
 from service.changes import (
@@ -21,18 +18,15 @@ from service.changes import (
     ChangeSet,
     ClaimState,
     Outcome,
+    QueuedAction,
+    actions_t,
     claims_t,
     take_claims,
     utcnow,
 )
-from service.facts import AdjudicationFacts, load_adjudication_facts
+from service.facts import load_adjudication_facts
+from service.review import decide
 from storage.unit_of_work import PlanJourneyContext
-
-_DECISION_EVENTS = {
-    rules.Decision.APPROVE: ClaimEvent.APPROVE,
-    rules.Decision.REJECT: ClaimEvent.REJECT,
-    rules.Decision.REQUEST_INFO: ClaimEvent.REQUEST_INFO,
-}
 
 
 def advance_claims(
@@ -83,71 +77,13 @@ def advance_claims(
     return outcomes
 
 
-def review_new_claims(
-    ctx: PlanJourneyContext,
-    changes: ChangeSet,
-    claims: Sequence[ClaimState],
-    document_types: Mapping[int, frozenset[DocumentType]],
-) -> None:
-    """Start the review of just-submitted claims and decide them, in the same change set."""
-    submitted = [claim for claim in claims if claim.status is ClaimStatus.SUBMITTED]
-    if not submitted:
-        return
-    for claim in submitted:
-        changes.transition(
-            claim,
-            ClaimEvent.START_REVIEW,
-            event_id=automatic_event_id(claim.id, Step.START_REVIEW, claim.version),
-            actor=SYSTEM,
-        )
-    facts = load_adjudication_facts(
-        ctx, submitted, lock_totals=True, unsaved_documents=document_types
-    )
-    for claim in submitted:
-        decide(
-            changes, facts, claim, automatic_event_id(claim.id, DerivedEvent.DECIDE, claim.version)
-        )
-    facts.write_totals(ctx)
-
-
-def decide(
-    changes: ChangeSet, facts: AdjudicationFacts, claim: ClaimState, decision_id: uuid.UUID
-) -> None:
-    """Adjudicate an UNDER_REVIEW claim: approve, reject or ask for information, or refer it
-    to a person with the breakdown as a suggestion."""
-    result = facts.adjudicate(claim, changes.settings.auto_approval_threshold)
-    decision = result.as_json()
-    claim.adjudication = decision
-    claim.changed = True
-    changes.touched[claim.id] = claim
-    event = _DECISION_EVENTS.get(result.decision)
-    if event is None:
-        claim.next_step = None
-        claim.next_step_due_at = None
-        claim.decision_reason_code = result.reason_codes[0].value
-        return
-    if event is ClaimEvent.APPROVE:
-        assert result.breakdown is not None
-        facts.record_approval(claim, result.breakdown, decision)
-    elif event is ClaimEvent.REJECT:
-        claim.approved_amount = Decimal("0.00")
-        claim.member_responsibility = claim.claimed_amount
-    changes.transition(
-        claim,
-        event,
-        event_id=decision_id,
-        actor=SYSTEM,
-        reason_code=result.reason_codes[0].value,
-        details=decision,
-    )
-
-
 def sweep_overdue_steps(ctx: PlanJourneyContext, settings: Settings, *, limit: int) -> int:
-    """Re-publish the automatic step of claims that waited for it too long. The caller commits.
+    """Re-publish the automatic steps and the people's actions that waited too long; return
+    how many. The caller commits.
 
     The broker may have lost the message (a Redis restart, a worker killed with messages
-    unacknowledged); the claim row says what is owed, and the step's derived event id makes
-    a second copy harmless.
+    unacknowledged); the claim row says what step is owed and the action row that it is still
+    queued, and the step's derived event id (the action's id) makes a second copy harmless.
     """
     rows = ctx.execute(
         sa.select(*LOCKED_COLUMNS)
@@ -161,8 +97,29 @@ def sweep_overdue_steps(ctx: PlanJourneyContext, settings: Settings, *, limit: i
         claim = ClaimState(**row._asdict())
         assert claim.next_step is not None
         changes.schedule(claim, Step(claim.next_step))
+    for action in _overdue_actions(ctx, changes, limit):
+        changes.republish_action(action)
     changes.write(ctx)
-    return len(changes.touched)
+    return len(changes.touched) + len(changes.action_work)
+
+
+def _overdue_actions(ctx: PlanJourneyContext, changes: ChangeSet, limit: int) -> list[QueuedAction]:
+    """Queued actions past their due time, due again one SWEEPER_STALE_AFTER_S from now."""
+    # Rows a worker is settling are skipped: it is applying them right now.
+    overdue = (
+        sa.select(actions_t.c.id)
+        .where(actions_t.c.status == ActionStatus.QUEUED, actions_t.c.due_at < changes.now)
+        .order_by(actions_t.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = ctx.execute(
+        actions_t.update()
+        .where(actions_t.c.id.in_(overdue))
+        .values(due_at=changes.now + timedelta(seconds=changes.settings.sweeper_stale_after_s))
+        .returning(actions_t.c.id, actions_t.c.claim_id, actions_t.c.event)
+    )
+    return [QueuedAction(row.id, row.claim_id, ClaimEvent(row.event)) for row in rows]
 
 
 def expire_overdue_claims(ctx: PlanJourneyContext, settings: Settings, *, limit: int) -> int:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from config import Settings
 from models.base import table_of
-from models.commands import Actor
+from models.commands import Actor, ClaimCommand
 from models.enums import ActorRole, ClaimEvent, ClaimStatus, MemberPlanStatus
 from models.errors import (
     BusinessRuleViolation,
@@ -24,10 +26,10 @@ from models.errors import (
 from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
 from models.tables import MemberPlan
 from service import sql
-from service.changes import ChangeSet, ClaimState, claims_t
+from service.changes import ChangeSet, ClaimState, actions_t, claims_t
 from service.facts import documents_t
-from service.steps import review_new_claims
-from storage.bulk import insert_rows, pipelined, select_by_keys
+from service.review import review_new_claims
+from storage.bulk import in_array, insert_rows, pipelined, select_by_keys
 from storage.unit_of_work import PlanJourneyContext
 
 
@@ -44,6 +46,7 @@ class SubmissionResult:
     status: ClaimStatus | None
     replayed: bool = False
     error: PlanError | None = None
+    action_id: uuid.UUID | None = None  # the submit action a worker applies; None for a draft
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class _Pending:
     index: int
     request: SubmissionRequest
     state: ClaimState
+    submit_action: ClaimCommand | None = None
 
 
 def submit_claims(
@@ -75,17 +79,18 @@ def submit_claims(
     review_now: bool = False,
     now: datetime | None = None,
 ) -> list[SubmissionResult]:
-    """Store claims with their documents, submit the ready ones, and owe each its review.
+    """Store claims with their documents, each ready one with a queued submit action.
 
-    With ``review_now`` (the worker's ingest path) the worker also starts the review and takes
-    the automatic decision in this transaction: each claim still passes submit, start_review
-    and its decision through the state machine with a history row and an event apiece, and is
-    stored once with its final values. Items are answered one by one: a refused item does not
-    stop the others. The caller commits.
+    The submit task fires submit, start_review and the automatic decision later, in one
+    transaction. With ``review_now`` (the worker's ingest path, where the worker is the one
+    that would apply the action) the claim is submitted, put under review and decided in this
+    transaction instead: each claim still passes each event through the state machine with a
+    history row and an event apiece, and is stored once with its final values. Items are
+    answered one by one: a refused item does not stop the others. The caller commits.
     """
     results: list[SubmissionResult | None] = [None] * len(requests)
     changes = ChangeSet.at(settings, now)
-    pending = _draft_claims(ctx, changes, requests, results)
+    pending = _draft_claims(ctx, changes, requests, results, submit_now=review_now)
 
     refused: set[int] = set()
     if review_now:
@@ -107,7 +112,11 @@ def submit_claims(
         raise ConcurrentChange("A concurrent submission stored the same claim first; retry")
 
     documents, late_replays = _answer_stored(pending, inserted, results)
-    # The rows were inserted with their final values; what remains is their history and outbox.
+    for p in pending:
+        if p.submit_action is not None and p.state.id in inserted:
+            changes.record_action(p.submit_action)
+    # The rows were inserted with their final values; what remains is their history, their
+    # actions and the outbox.
     changes.keep_only(inserted)
     changes.touched.clear()
     with pipelined(ctx):
@@ -122,15 +131,18 @@ def _draft_claims(
     changes: ChangeSet,
     requests: Sequence[SubmissionRequest],
     results: list[SubmissionResult | None],
+    *,
+    submit_now: bool,
 ) -> list[_Pending]:
-    """Answer replays and refusals in ``results``; draft (and submit) a claim for the rest."""
+    """Answer replays and refusals in ``results``; draft a claim for the rest, and submit it
+    (``submit_now``) or prepare its submit action."""
     replays = _existing_by_idempotency_key(ctx, requests)
     enrolments = _enrolments_of(ctx, {request.user_id for request in requests})
     accepted: list[tuple[int, SubmissionRequest, MemberEnrolment]] = []
     for index, request in enumerate(requests):
         replay = replays.get((request.user_id, request.idempotency_key))
         if replay is not None:
-            results[index] = SubmissionResult(replay[0], replay[1], replayed=True)
+            results[index] = replay
             continue
         try:
             enrolment = _enrolment_for(request, enrolments.get(request.user_id, []))
@@ -143,14 +155,19 @@ def _draft_claims(
     claim_ids = _allocate_claim_ids(ctx, len(accepted))
     for claim_id, (index, request, enrolment) in zip(claim_ids, accepted, strict=True):
         state = _draft(claim_id, request, enrolment)
-        if request.claim.submit:
-            changes.transition(
-                state,
-                ClaimEvent.SUBMIT,
-                event_id=uuid.uuid4(),
-                actor=Actor(id=request.user_id, role=ActorRole.MEMBER),
-            )
-        pending.append(_Pending(index, request, state))
+        submit = ClaimCommand(
+            claim_id=claim_id,
+            event=ClaimEvent.SUBMIT,
+            event_id=uuid.uuid4(),
+            actor=Actor(id=request.user_id, role=ActorRole.MEMBER),
+        )
+        if request.claim.draft:
+            pending.append(_Pending(index, request, state))
+        elif submit_now:
+            changes.transition(state, submit.event, event_id=submit.event_id, actor=submit.actor)
+            pending.append(_Pending(index, request, state))
+        else:
+            pending.append(_Pending(index, request, state, submit))
     return pending
 
 
@@ -183,7 +200,8 @@ def _answer_stored(
             {**document.model_dump(), "claim_id": p.state.id, "type": document.type.value}
             for document in p.request.claim.documents
         )
-        results[p.index] = SubmissionResult(p.state.id, p.state.status)
+        action_id = None if p.submit_action is None else p.submit_action.event_id
+        results[p.index] = SubmissionResult(p.state.id, p.state.status, action_id=action_id)
     return documents, late_replays
 
 
@@ -200,11 +218,7 @@ def _answer_late_replays(
     for index in late_replays:
         request = requests[index]
         found = again.get((request.user_id, request.idempotency_key))
-        results[index] = (
-            SubmissionResult(found[0], found[1], replayed=True)
-            if found
-            else SubmissionResult(None, None, error=_duplicate_error())
-        )
+        results[index] = found or SubmissionResult(None, None, error=_duplicate_error())
 
 
 def _refused_by_unique_indexes(ctx: PlanJourneyContext, states: Sequence[ClaimState]) -> set[int]:
@@ -348,7 +362,9 @@ def _claim_row(state: ClaimState, request: SubmissionRequest) -> dict[str, Any]:
 
 def _existing_by_idempotency_key(
     ctx: PlanJourneyContext, requests: Iterable[SubmissionRequest]
-) -> dict[tuple[str, str | None], tuple[int, ClaimStatus]]:
+) -> dict[tuple[str, str | None], SubmissionResult]:
+    """Claims already stored under the requests' keys, answered as replays with their latest
+    submit action."""
     keyed = sorted(
         {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
     )
@@ -359,7 +375,26 @@ def _existing_by_idempotency_key(
         ("user_id", "idempotency_key"),
         ("id", "user_id", "idempotency_key", "status"),
     )
-    return {(row.user_id, row.idempotency_key): (row.id, ClaimStatus(row.status)) for row in rows}
+    if not rows:
+        return {}
+    submits: dict[int, uuid.UUID] = {
+        action.claim_id: action.id
+        for action in ctx.execute(
+            sa.select(actions_t.c.claim_id, actions_t.c.id)
+            .where(
+                in_array(actions_t.c.claim_id, [row.id for row in rows]),
+                actions_t.c.event == ClaimEvent.SUBMIT,
+            )
+            .order_by(actions_t.c.claim_id, actions_t.c.requested_at.desc())
+            .ext(distinct_on(actions_t.c.claim_id))
+        )
+    }
+    return {
+        (row.user_id, row.idempotency_key): SubmissionResult(
+            row.id, ClaimStatus(row.status), replayed=True, action_id=submits.get(row.id)
+        )
+        for row in rows
+    }
 
 
 def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[MemberEnrolment]]:

@@ -38,6 +38,11 @@ _CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
         "Idempotency-Key",
         "This Idempotency-Key was already used",
     ),
+    "uq_claim_actions_queued": (
+        ErrorCode.ACTION_PENDING,
+        "id",
+        "Another action on this claim is waiting to be applied; try again once it is",
+    ),
     "ck_claims_approved_amount_range": (
         ErrorCode.INVALID_APPROVED_AMOUNT,
         "approvedAmount",

@@ -1,11 +1,14 @@
 """Thin claim tasks: parse the message, run one service function in one unit of work.
 
 Every message carries a list of items (the relay batches them), each with its event id, so
-a redelivered or duplicated message has the effect of one.
+a redelivered or duplicated message has the effect of one. The action tasks (submit, approve,
+reject, request_info, provide_info, cancel) take action ids only: the person, the note, the
+amount and the documents stay in the action's row, so Flower shows no personal data.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -13,10 +16,9 @@ import structlog
 from celery import shared_task
 
 from config import get_settings
-from models.commands import ClaimCommand
 from models.enums import ClaimEvent
 from models.names import Queue, TaskName
-from service.actions import apply_commands
+from service.actions import apply_actions
 from service.changes import AutomaticStep, Outcome
 from service.dead_letters import record_dead_letter
 from service.steps import advance_claims
@@ -41,19 +43,17 @@ def _run_steps(messages: list[dict[str, Any]]) -> dict[str, int]:
     return _summary(outcomes)
 
 
-def _run_commands(event: ClaimEvent, messages: list[dict[str, Any]]) -> dict[str, int]:
-    commands = [ClaimCommand.model_validate(message) for message in messages]
-    wrong = [command.event_id for command in commands if command.event is not event]
-    if wrong:
-        raise ValueError(f"{len(wrong)} commands are not {event.value} commands")
+def _run_actions(event: ClaimEvent, action_ids: list[Any]) -> dict[str, int]:
+    ids = [uuid.UUID(str(action_id)) for action_id in action_ids]
     with PlanJourneyContext() as ctx:
-        outcomes = apply_commands(ctx, commands, get_settings())
+        outcomes = apply_actions(ctx, ids, get_settings())
         ctx.commit()
     for outcome in outcomes:
         if outcome.status == "refused" and outcome.error is not None:
             log.info(
-                "claim.command_refused",
+                "claim.action_refused",
                 claim_id=outcome.claim_id,
+                action_id=str(outcome.event_id),
                 claim_event=event.value,
                 code=outcome.error.code.value,
             )
@@ -71,38 +71,33 @@ def adjudicate(steps: list[dict[str, Any]]) -> dict[str, int]:
 
 
 @shared_task(name=TaskName.SUBMIT, base=PlanTask)
-def submit(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.SUBMIT, commands)
+def submit(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.SUBMIT, action_ids)
 
 
 @shared_task(name=TaskName.APPROVE, base=PlanTask)
-def approve(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.APPROVE, commands)
+def approve(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.APPROVE, action_ids)
 
 
 @shared_task(name=TaskName.REJECT, base=PlanTask)
-def reject(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.REJECT, commands)
+def reject(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.REJECT, action_ids)
 
 
 @shared_task(name=TaskName.REQUEST_INFO, base=PlanTask)
-def request_info(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.REQUEST_INFO, commands)
+def request_info(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.REQUEST_INFO, action_ids)
 
 
 @shared_task(name=TaskName.PROVIDE_INFO, base=PlanTask)
-def provide_info(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.PROVIDE_INFO, commands)
+def provide_info(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.PROVIDE_INFO, action_ids)
 
 
 @shared_task(name=TaskName.CANCEL, base=PlanTask)
-def cancel(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.CANCEL, commands)
-
-
-@shared_task(name=TaskName.EXPIRE, base=PlanTask)
-def expire(commands: list[dict[str, Any]]) -> dict[str, int]:
-    return _run_commands(ClaimEvent.EXPIRE, commands)
+def cancel(action_ids: list[str]) -> dict[str, int]:
+    return _run_actions(ClaimEvent.CANCEL, action_ids)
 
 
 @shared_task(name=TaskName.INGEST, base=PlanTask, bind=True)

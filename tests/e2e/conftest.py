@@ -106,3 +106,18 @@ def row_counts(harness: Harness) -> dict[str, int]:
         table: int(harness.scalar(f"SELECT count(*) FROM plan.{table}"))
         for table in ("claims", "documents", "claim_status_history", "outbox")
     }
+
+
+def wait_for_action(
+    api: TestClient, path: str, headers: Headers, *, status: str = "applied", timeout: float = 30.0
+) -> dict[str, Any]:
+    """Poll an action (``links.self`` of a 202, or ``links.action`` of a submission) until
+    a worker settled it as ``status``; return the action."""
+
+    def settled() -> dict[str, Any] | None:
+        action: dict[str, Any] = api.get(path, headers=headers).json()
+        if action.get("status") not in (None, "queued") and action["status"] != status:
+            raise AssertionError(f"action {path} ended {action['status']}: {action}")
+        return action if action.get("status") == status else None
+
+    return wait_until(settled, timeout=timeout, what=f"action {path} to be {status}")

@@ -1,5 +1,5 @@
-"""Member and reviewer actions that need no worker: ownership, unknown ids, transitions the
-claim's status does not allow, and malformed action bodies."""
+"""Member and reviewer actions refused at request time: ownership, unknown ids, transitions
+the claim's status does not allow, and malformed action bodies; nothing is recorded."""
 
 from __future__ import annotations
 
@@ -9,27 +9,34 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import Headers, row_counts
+from tests.e2e.conftest import Headers, row_counts, wait_for_action
 from tests.support.harness import Harness
 
 FileClaim = Callable[..., dict[str, Any]]
 
 
 def test_a_member_withdraws_a_claim_once(
-    api: TestClient, file_claim: FileClaim, member: Headers, harness: Harness
+    api: TestClient, file_claim: FileClaim, member: Headers, pipeline: Harness
 ) -> None:
-    claim = file_claim()
+    claim = file_claim(draft=True)
 
     cancelled = api.post(f"/claims/{claim['id']}/cancel", headers=member)
+    pending = api.post(f"/claims/{claim['id']}/cancel", headers=member)
+    assert cancelled.status_code == 202
+    assert cancelled.json()["status"] == "queued"
+    assert pending.status_code == 409
+    # Queued still, or already applied by the worker: refused either way, and never twice.
+    assert pending.json()["error"]["code"] in (
+        "PLAN_CLAIM_BUS_ACTION_PENDING",
+        "PLAN_CLAIM_BUS_INVALID_STATUS_TRANSITION",
+    )
+    wait_for_action(api, cancelled.json()["links"]["self"], member)
     again = api.post(f"/claims/{claim['id']}/cancel", headers=member)
 
-    assert cancelled.status_code == 202
-    assert cancelled.json()["status"] == "CANCELLED"
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "PLAN_CLAIM_BUS_INVALID_STATUS_TRANSITION"
     history = api.get(f"/claims/{claim['id']}/history", headers=member).json()["items"]
     assert [(h["event"], h["toStatus"], h["reasonCode"]) for h in history] == [
-        ("submit", "SUBMITTED", None),
         ("cancel", "CANCELLED", "MEMBER_WITHDREW"),
     ]
 
@@ -66,7 +73,7 @@ def test_another_members_claim_answers_404_and_stays_as_it_was(
     suffix: str,
     body: Any,
 ) -> None:
-    claim = file_claim(submit=False)
+    claim = file_claim(draft=True)
     before = row_counts(harness)
 
     response = api.request(
@@ -115,7 +122,7 @@ def test_a_claim_id_that_is_not_a_positive_bigint_answers_422(
 
 @pytest.mark.parametrize(
     ("decision", "event_status"),
-    [("approve", "SUBMITTED"), ("reject", "SUBMITTED"), ("request_info", "SUBMITTED")],
+    [("approve", "DRAFT"), ("reject", "DRAFT"), ("request_info", "DRAFT")],
 )
 def test_a_decision_on_a_claim_not_under_review_answers_409(
     api: TestClient,

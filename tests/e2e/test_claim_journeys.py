@@ -10,7 +10,14 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from tests.e2e.conftest import MEMBER, REVIEWER, Headers, bearer, wait_for_status
+from tests.e2e.conftest import (
+    MEMBER,
+    REVIEWER,
+    Headers,
+    bearer,
+    wait_for_action,
+    wait_for_status,
+)
 from tests.support.harness import Harness, admin_conninfo, wait_until
 
 FileClaim = Callable[..., dict[str, Any]]
@@ -67,7 +74,10 @@ def test_a_large_claim_waits_for_a_reviewer_who_approves_it_partially(
     )
 
     assert decided.status_code == 202, decided.text
-    assert decided.json()["status"] == "APPROVED"
+    assert decided.json()["status"] == "queued"
+    assert wait_for_action(api, decided.json()["links"]["self"], member)["claimStatus"] == (
+        "APPROVED"
+    )
     claim = api.get(f"/claims/{accepted['id']}", headers=member).json()
     assert (claim["amount"], claim["approvedAmount"], claim["memberResponsibility"]) == (
         "500.00",
@@ -117,8 +127,13 @@ def test_reviewers_reject_or_ask_for_information_and_the_member_answers(
         headers=reviewer,
     )
 
-    assert (rejection.status_code, rejection.json()["status"]) == (202, "REJECTED")
-    assert (request.status_code, request.json()["status"]) == (202, "ADDITIONAL_INFO_REQUIRED")
+    assert (rejection.status_code, request.status_code) == (202, 202)
+    assert wait_for_action(api, rejection.json()["links"]["self"], admin)["claimStatus"] == (
+        "REJECTED"
+    )
+    assert wait_for_action(api, request.json()["links"]["self"], reviewer)["claimStatus"] == (
+        "ADDITIONAL_INFO_REQUIRED"
+    )
     assert api.get(f"/claims/{rejected['id']}", headers=member).json()["decisionReasonCode"] == (
         "NOT_COVERED"
     )
@@ -133,7 +148,8 @@ def test_reviewers_reject_or_ask_for_information_and_the_member_answers(
         json={"note": "Attached", "documents": [referral]},
         headers=member,
     )
-    assert (answered.status_code, answered.json()["status"]) == (202, "UNDER_REVIEW")
+    assert answered.status_code == 202
+    wait_for_action(api, answered.json()["links"]["self"], member)
     # Adjudicated again by the worker: still above the threshold, so back to the queue.
     wait_until(lambda: _in_review_queue(api, asked["id"], reviewer), what="the queue again")
     claim = api.get(f"/claims/{asked['id']}", headers=member).json()
@@ -186,7 +202,7 @@ def test_a_reviewer_may_not_decide_their_own_claim(
     assert api.get(f"/claims/{accepted['id']}", headers=member).json()["status"] == "UNDER_REVIEW"
 
 
-def test_two_reviewers_deciding_at_once_one_wins_and_the_other_gets_409(
+def test_two_reviewers_deciding_at_once_one_is_queued_and_the_other_gets_409(
     api: TestClient, file_claim: FileClaim, reviewer: Headers, pipeline: Harness
 ) -> None:
     accepted = file_claim(amount="400.00")
@@ -200,8 +216,8 @@ def test_two_reviewers_deciding_at_once_one_wins_and_the_other_gets_409(
             f"/claims/{claim_id}/decision", json={"decision": decision}, headers=headers
         )
 
-    # Hold the claim's row so that both requests are inside their transaction, waiting on the
-    # same lock, before either can decide.
+    # Hold the claim's row so that both requests are inside their transaction (the action's
+    # foreign key waits for the row; the second action waits on the first's queued index entry).
     with psycopg.connect(admin_conninfo(pipeline.database_url)) as blocker:
         blocker.execute("SELECT id FROM plan.claims WHERE id = %s FOR UPDATE", (claim_id,))
         deciders = [
@@ -227,7 +243,9 @@ def test_two_reviewers_deciding_at_once_one_wins_and_the_other_gets_409(
     statuses = sorted(answer.status_code for answer in answers.values())
     assert statuses == [202, 409]
     loser = next(a for a in answers.values() if a.status_code == 409)
-    assert loser.json()["error"]["code"] == "PLAN_CLAIM_BUS_INVALID_STATUS_TRANSITION"
+    assert loser.json()["error"]["code"] == "PLAN_CLAIM_BUS_ACTION_PENDING"
+    winner = next(a for a in answers.values() if a.status_code == 202)
+    wait_for_action(api, winner.json()["links"]["self"], reviewer)
     decisions = pipeline.scalar(
         "SELECT count(*) FROM plan.claim_status_history"
         " WHERE claim_id = %s AND event IN ('approve', 'reject')",

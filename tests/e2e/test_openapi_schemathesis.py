@@ -51,9 +51,9 @@ def contract_app(harness: Harness, world: World) -> FastAPI:
     # Real rows for generated ids to land on now and then: a submitted claim and a draft.
     with TestClient(app) as client:
         member = bearer(MEMBER, "member")
-        for submit in (True, False):
+        for draft in (False, True):
             response = client.post(
-                "/claims", json=claim_body(world, MEMBER, submit=submit), headers=member
+                "/claims", json=claim_body(world, MEMBER, draft=draft), headers=member
             )
             assert response.status_code == 202
     return app

@@ -84,17 +84,18 @@ def test_metrics_show_claims_by_status_outbox_backlog_and_latency(
     api: TestClient, file_claim: FileClaim, member: Headers, admin: Headers
 ) -> None:
     file_claim()
-    file_claim(submit=False)
+    file_claim(draft=True)
 
     response = api.get("/metrics", headers=admin)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert 'plan_claims{status="SUBMITTED"} 1.0' in text
-    assert 'plan_claims{status="DRAFT"} 1.0' in text
+    # No worker: the submitted claim waits in DRAFT with its submit action's outbox work.
+    assert 'plan_claims{status="DRAFT"} 2.0' in text
+    assert 'plan_claims{status="SUBMITTED"} 0.0' in text
     assert 'plan_claims{status="APPROVED"} 0.0' in text
-    assert "plan_outbox_backlog 2.0" in text
+    assert "plan_outbox_backlog 1.0" in text
     assert "plan_outbox_oldest_age_seconds" in text
     assert re.search(
         r'plan_http_request_duration_seconds_count\{method="POST",route="/claims",status="202"\}',

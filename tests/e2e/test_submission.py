@@ -25,24 +25,34 @@ def _document(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def test_a_submission_is_stored_with_documents_history_and_outbox_work(
+def test_a_submission_is_stored_as_a_draft_with_documents_and_a_queued_submit_action(
     api: TestClient, world: World, member: Headers, harness: Harness
 ) -> None:
     response = api.post("/claims", json=claim_body(world, MEMBER), headers=member)
 
     assert response.status_code == 202
     claim = response.json()
-    assert claim["status"] == "SUBMITTED"
+    assert claim["status"] == "DRAFT"
+    [action] = harness.query("SELECT id, event, status, actor_id FROM plan.claim_actions")
+    assert (action["event"], action["status"], action["actor_id"]) == ("submit", "queued", MEMBER)
+    action_path = f"/claims/{claim['id']}/actions/{action['id']}"
     assert claim["links"] == {
         "self": f"/claims/{claim['id']}",
         "history": f"/claims/{claim['id']}/history",
+        "action": action_path,
     }
-    assert response.headers["location"] == f"/claims/{claim['id']}"
+    assert response.headers["location"] == action_path
     assert row_counts(harness) == {
         "claims": 1,
         "documents": 1,
-        "claim_status_history": 1,
-        "outbox": 2,  # claim.submitted, and the start_review work
+        "claim_status_history": 0,  # the worker's transaction writes the transitions
+        "outbox": 1,  # the submit action's work, carrying its id only
+    }
+    [work] = harness.query("SELECT name, destination, payload FROM plan.outbox")
+    assert work == {
+        "name": "plan.claims.submit",
+        "destination": "claims",
+        "payload": {"items": [str(action["id"])]},
     }
     row = harness.query("SELECT claimed_amount, user_id FROM plan.claims")[0]
     assert (str(row["claimed_amount"]), row["user_id"]) == ("80.00", MEMBER)
@@ -51,17 +61,21 @@ def test_a_submission_is_stored_with_documents_history_and_outbox_work(
 def test_a_draft_waits_until_the_member_submits_it(
     api: TestClient, world: World, member: Headers
 ) -> None:
-    draft = api.post("/claims", json=claim_body(world, MEMBER, submit=False), headers=member)
+    draft = api.post("/claims", json=claim_body(world, MEMBER, draft=True), headers=member)
     assert draft.status_code == 202
     assert draft.json()["status"] == "DRAFT"
+    assert "action" not in draft.json()["links"] or draft.json()["links"]["action"] is None
     claim_id = draft.json()["id"]
     assert api.get(f"/claims/{claim_id}/history", headers=member).json()["items"] == []
+    assert api.get(f"/claims/{claim_id}/actions", headers=member).json()["items"] == []
 
     submitted = api.post(f"/claims/{claim_id}/submit", headers=member)
 
     assert submitted.status_code == 202
-    assert submitted.json()["status"] == "SUBMITTED"
-    assert api.post(f"/claims/{claim_id}/submit", headers=member).status_code == 409
+    assert submitted.json()["status"] == "queued"
+    again = api.post(f"/claims/{claim_id}/submit", headers=member)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "PLAN_CLAIM_BUS_ACTION_PENDING"
 
 
 def test_an_idempotency_key_replay_returns_the_same_claim(
@@ -330,7 +344,8 @@ def test_a_batch_answers_each_item_with_its_id_or_its_errors(
     assert response.status_code == 202
     results = response.json()["results"]
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
-    assert results[0]["status"] == results[2]["status"] == "SUBMITTED"
+    assert results[0]["status"] == results[2]["status"] == "DRAFT"
+    assert results[0]["actionId"] and results[2]["actionId"]
     assert results[1]["errors"][0]["code"] == "PLAN_CLAIM_VAL_INVALID_AMOUNT"
     assert results[1]["errors"][0]["field"] == "amount"
     assert results[3]["errors"][0]["code"] == "PLAN_CLAIM_BUS_NO_COVERAGE"
@@ -375,6 +390,6 @@ def test_a_batch_of_1000_claims_is_stored_in_one_request(
     claims = [{**claim_body(world, user), "userId": user} for user in users]
     response = api.post("/claims/batch", json={"claims": claims}, headers=admin)
     assert response.status_code == 202
-    assert all(result.get("status") == "SUBMITTED" for result in response.json()["results"])
+    assert all(result.get("status") == "DRAFT" for result in response.json()["results"])
     assert harness.scalar("SELECT count(*) FROM plan.claims") == 1000
-    assert harness.scalar("SELECT count(*) FROM plan.claim_status_history") == 1000
+    assert harness.scalar("SELECT count(*) FROM plan.claim_actions WHERE status = 'queued'") == 1000

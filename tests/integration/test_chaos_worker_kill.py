@@ -363,7 +363,7 @@ def test_database_stopped_while_the_worker_writes_a_batch_the_task_retries_it(
     query = private_database.query
     world = make_world(users=MEMBERS)
     claim_ids = submit_batch(world)
-    bystander = submit(world, MEMBERS[0], amount="70.00", submit=False).claim_id
+    bystander = submit(world, MEMBERS[0], amount="70.00", draft=True).claim_id
     assert bystander is not None
 
     with history_row_pending(private_database.conninfo, claim_ids[-1], bystander):

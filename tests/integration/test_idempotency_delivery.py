@@ -22,6 +22,7 @@ from config import get_settings
 from models.commands import Actor, ClaimCommand, automatic_event_id
 from models.enums import ActorRole, ClaimEvent
 from service import changes
+from service.actions import record_action
 from service.changes import AutomaticStep, Outcome
 from service.steps import sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
@@ -35,6 +36,7 @@ REVIEWER = Actor(id="reviewer-3", role=ActorRole.REVIEWER)
 SUCCEEDED = re.compile(r"Task (plan\.claims\.\w+)\[[^\]]+\] succeeded in [^:]+: (\{.*\})")
 EFFECT_TABLES = (
     "claims",
+    "claim_actions",
     "claim_status_history",
     "outbox",
     "documents",
@@ -138,22 +140,32 @@ def test_start_review_delivered_twice_at_the_same_moment_has_the_effect_of_one(
     assert domain_events == 3
 
 
-def test_reviewer_command_delivered_twice_to_the_worker_is_applied_once(harness: Harness) -> None:
+def test_reviewer_action_delivered_twice_to_the_worker_is_applied_once(harness: Harness) -> None:
     claim_id = referred_claim(harness)
     approval = ClaimCommand(
         claim_id=claim_id, event=ClaimEvent.APPROVE, event_id=uuid.uuid4(), actor=REVIEWER
     )
+    with PlanJourneyContext() as ctx:
+        recorded = record_action(ctx, approval, get_settings())
+        ctx.commit()
     worker = harness.start_worker(queues="reviews")
     app = sender(harness)
+    message = [str(recorded.action_id)]  # what the relay sends: the action's id, nothing else
 
-    app.send_task("plan.claims.approve", args=[[approval.to_message()]], queue="reviews")
+    app.send_task("plan.claims.approve", args=[message], queue="reviews")
     assert wait_for_results(worker, 1) == ["{'applied': 1}"]
     once = effects(harness)
-    app.send_task("plan.claims.approve", args=[[approval.to_message()]], queue="reviews")
+    app.send_task("plan.claims.approve", args=[message], queue="reviews")
     assert wait_for_results(worker, 2) == ["{'applied': 1}", "{'duplicate': 1}"]
 
     assert effects(harness) == once
     assert history_events(harness, claim_id) == ["submit", "start_review", "approve"]
+    [row] = harness.query(
+        "SELECT a.status, h.actor_id FROM plan.claim_status_history h JOIN plan.claim_actions a "
+        "ON a.id = h.event_id WHERE h.claim_id = %s",
+        (claim_id,),
+    )
+    assert row == {"status": "applied", "actor_id": REVIEWER.id}
 
 
 # --------------------------------------------------------------------------- the service itself

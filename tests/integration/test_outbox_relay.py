@@ -178,25 +178,32 @@ def test_a_transaction_writes_one_row_per_event_type_and_task_and_the_relay_spli
         results = submit_claims(ctx, requests, get_settings())
         ctx.commit()
     late = submit(world, MEMBER, amount="150.00", provider="Clinic late").claim_id
-    claim_ids = sorted([*(r.claim_id for r in results if r.claim_id is not None), late])
-    assert len(claim_ids) == 6
-    rows = harness.query("SELECT kind, item_count FROM plan.outbox ORDER BY id")
+    # Five submit actions in one task row; then one claim.submitted event and one
+    # start_review step.
+    rows = harness.query("SELECT kind, name, item_count FROM plan.outbox ORDER BY id")
     assert rows == [
-        {"kind": "event", "item_count": 5},
-        {"kind": "task", "item_count": 5},
-        {"kind": "event", "item_count": 1},
-        {"kind": "task", "item_count": 1},
+        {"kind": "task", "name": "plan.claims.submit", "item_count": 5},
+        {"kind": "event", "name": "claim.submitted", "item_count": 1},
+        {"kind": "task", "name": "plan.claims.start_review", "item_count": 1},
     ]
 
     # Relay transactions of at most 3 items (a larger row goes alone), messages of at most 2.
     harness.start_relay({"RELAY_BATCH_SIZE": "3", "BATCH_SIZE": "2"})
     wait_until(lambda: unpublished(harness) == 0, what="the relay to publish every row")
 
-    work = [body[0][0] for _, body, _ in drain(harness.broker_url, Queue("claims"))]
-    assert sorted(len(items) for items in work) == [1, 1, 2, 2]
-    assert sorted(item["claimId"] for items in work for item in items) == claim_ids
+    work = [
+        (headers["task"], body[0][0])
+        for _, body, headers in drain(harness.broker_url, Queue("claims"))
+    ]
+    assert sorted(len(items) for _, items in work) == [1, 1, 2, 2]
+    actions = {str(r.action_id) for r in results}
+    assert sorted(
+        i for task, items in work if task == "plan.claims.submit" for i in items
+    ) == sorted(actions)
+    [(_, [step])] = [(task, items) for task, items in work if task == "plan.claims.start_review"]
+    assert step["claimId"] == late
     events = domain_events(harness.broker_url)
-    assert sorted(event["claimId"] for _, event in events) == claim_ids
+    assert [event["claimId"] for _, event in events] == [late]
 
 
 def test_every_transition_of_a_claim_reaches_the_events_queue_once(harness: Harness) -> None:

@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from config import get_settings
+from models.commands import Actor, ClaimCommand
 from models.enums import (
+    ActorRole,
+    ClaimEvent,
     ClaimStatus,
     DocumentType,
     MemberPlanStatus,
@@ -19,6 +22,7 @@ from models.enums import (
 )
 from models.submission import ClaimSubmission
 from models.tables import Coverage, MemberPlan, Plan
+from service.actions import apply_commands
 from service.submissions import SubmissionRequest, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 
@@ -107,7 +111,7 @@ def claim_body(
     receipt: bool = True,
     days_ago: int = 3,
     provider: str | None = None,
-    submit: bool = True,
+    draft: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -131,7 +135,7 @@ def claim_body(
             if receipt
             else []
         ),
-        "submit": submit,
+        "draft": draft,
     }
     body.update(overrides)
     return body
@@ -144,15 +148,37 @@ class StoredClaim:
 
 
 def submit(world: World, user: str, **kwargs: Any) -> StoredClaim:
-    """Store one claim through the service (submitted unless ``submit=False``) and commit."""
+    """A claim stored and submitted in one transaction, owing its review (``start_review``).
+
+    It is the state a submit action's transaction passes through, kept here so that tests can
+    drive the automatic steps and commands one by one; ``draft=True`` stores a draft only.
+    """
     key = kwargs.pop("idempotency_key", None)
+    draft = kwargs.pop("draft", False)
     request = SubmissionRequest(
-        user, ClaimSubmission.model_validate(claim_body(world, user, **kwargs)), key
+        user, ClaimSubmission.model_validate(claim_body(world, user, draft=True, **kwargs)), key
     )
     with PlanJourneyContext() as ctx:
         [result] = submit_claims(ctx, [request], get_settings())
+        if result.error is not None:
+            raise result.error
+        assert result.claim_id is not None
+        if not draft and not result.replayed:
+            [outcome] = apply_commands(
+                ctx,
+                [
+                    ClaimCommand(
+                        claim_id=result.claim_id,
+                        event=ClaimEvent.SUBMIT,
+                        event_id=uuid.uuid4(),
+                        actor=Actor(id=user, role=ActorRole.MEMBER),
+                    )
+                ],
+                get_settings(),
+            )
+            assert outcome.status == "applied", outcome
+            ctx.commit()
+            return StoredClaim(result.claim_id, ClaimStatus.SUBMITTED)
         ctx.commit()
-    if result.error is not None:
-        raise result.error
-    assert result.claim_id is not None and result.status is not None
+    assert result.status is not None
     return StoredClaim(result.claim_id, result.status)

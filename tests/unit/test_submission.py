@@ -409,7 +409,7 @@ def test_member_plan_id_must_be_a_positive_integer(member_plan_id: object, sourc
         (ClaimSubmission, {"notes": "x" * 2001}, "notes"),
         (ClaimSubmission, {"currency": "usd"}, "currency"),
         (ClaimSubmission, {"currency": "REAL"}, "currency"),
-        (ClaimSubmission, {"submit": "yes"}, "submit"),
+        (ClaimSubmission, {"draft": "yes"}, "draft"),
         (ClaimSubmission, {"userId": "someone"}, "userId"),
         (QueuedClaim, {}, "userId"),
         (QueuedClaim, {"userId": ""}, "userId"),
@@ -433,9 +433,9 @@ def test_free_text_at_its_limits_is_accepted_and_stripped(source: str) -> None:
     assert accepted.currency == "USD"
 
 
-def test_defaults_are_brl_and_submit(source: str) -> None:
+def test_defaults_are_brl_and_not_a_draft(source: str) -> None:
     accepted = validate(ClaimSubmission, claim(), source)
-    assert (accepted.currency, accepted.submit, accepted.notes) == ("BRL", True, None)
+    assert (accepted.currency, accepted.draft, accepted.notes) == ("BRL", False, None)
 
 
 def test_snake_case_field_names_are_accepted_too(source: str) -> None:
