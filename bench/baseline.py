@@ -123,18 +123,22 @@ def _transition(
             destination=name,
             claim_id=claim.id,
             payload={
-                "eventId": str(event_id),
-                "type": name,
-                "claimId": claim.id,
-                "userId": claim.user_id,
-                "planId": claim.plan_id,
-                "previousStatus": before.value,
-                "newStatus": after.value,
-                "claimedAmount": _money(claim.claimed_amount),
-                "approvedAmount": _money(claim.approved_amount),
-                "currency": claim.currency,
-                "reasonCode": reason_code,
-                "occurredAt": now.isoformat(),
+                "items": [
+                    {
+                        "eventId": str(event_id),
+                        "type": name,
+                        "claimId": claim.id,
+                        "userId": claim.user_id,
+                        "planId": claim.plan_id,
+                        "previousStatus": before.value,
+                        "newStatus": after.value,
+                        "claimedAmount": _money(claim.claimed_amount),
+                        "approvedAmount": _money(claim.approved_amount),
+                        "currency": claim.currency,
+                        "reasonCode": reason_code,
+                        "occurredAt": now.isoformat(),
+                    }
+                ]
             },
         )
     )

@@ -77,7 +77,7 @@ _OUTBOX = f"""
 INSERT INTO plan.outbox (kind, name, destination, payload, claim_id, item_count, created_at,
     published_at)
 SELECT 'event', e.domain_event, e.domain_event,
-       jsonb_build_object('events', jsonb_agg(
+       jsonb_build_object('items', jsonb_agg(
            jsonb_build_object('eventId', h.event_id, 'type', e.domain_event, 'claimId', c.id,
                               'userId', c.user_id, 'planId', c.plan_id,
                               'previousStatus', e.from_status, 'newStatus', e.to_status,

@@ -124,9 +124,8 @@ def verify_lifecycle(
     unpublished = 0
     for event_id, published in conn.execute(
         "SELECT e->>'eventId', o.published_at IS NOT NULL FROM plan.outbox AS o"
-        # A row carries a transaction's events (the service); the baseline writes one per row.
-        " CROSS JOIN LATERAL jsonb_array_elements("
-        "coalesce(o.payload->'events', jsonb_build_array(o.payload))) AS e"
+        # A row carries a transaction's events of one type (the baseline: one event a row).
+        " CROSS JOIN LATERAL jsonb_array_elements(o.payload->'items') AS e"
         " WHERE o.kind = 'event' AND (e->>'claimId')::bigint > %s",
         [after_id],
     ):

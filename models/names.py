@@ -48,6 +48,10 @@ class DerivedEvent(StrEnum):
     EXPIRE = "expire"
 
 
+# The channel the outbox trigger (migration 0001, plan.notify_outbox) notifies and the relay
+# listens on.
+OUTBOX_CHANNEL = "plan_outbox"
+
 TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.START_REVIEW: Queue.CLAIMS,
     TaskName.ADJUDICATE: Queue.CLAIMS,

@@ -561,7 +561,7 @@ class OutboxMessage(Base):
         sa.String(64), comment="Queue of a task, routing key of an event"
     )
     payload: Mapped[dict[str, Any]] = mapped_column(
-        JSONB(none_as_null=True), comment="Message body"
+        JSONB(none_as_null=True), comment='{"items": [...]}: the events or work items it carries'
     )
     claim_id: Mapped[int | None] = mapped_column(
         sa.BigInteger, comment="Claim it concerns, when it concerns one"
@@ -569,7 +569,7 @@ class OutboxMessage(Base):
     item_count: Mapped[int] = mapped_column(
         sa.Integer,
         server_default=sa.text("1"),
-        comment="Events or work items the payload carries (payload.events / payload.items)",
+        comment="Events or work items the payload carries (payload.items)",
     )
     created_at: Mapped[datetime] = _created_at()
     published_at: Mapped[datetime | None] = mapped_column(

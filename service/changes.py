@@ -4,6 +4,8 @@ Each transition goes through the one state machine and adds one history row and 
 event; an automatic follow-up becomes outbox work if it is still owed at commit; a person's
 action is recorded queued, with its task as outbox work. Nothing else inserts into
 ``claim_status_history``, ``claim_actions`` or ``outbox``; nothing is published from here.
+Every outbox row's payload is ``{"items": [...]}``: the events of one type, or the work items
+of one task, that the transaction wrote.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ProcedureType
 from models.errors import PlanError
 from models.events import ClaimEventPayload
 from models.lifecycle import domain_event_name, fire
-from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Step, TaskName
+from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Queue, Step, TaskName
 from models.tables import Claim, ClaimAction, ClaimStatusHistory, OutboxMessage
 from storage.bulk import in_array, insert_rows, pipelined, update_rows
 from storage.unit_of_work import PlanJourneyContext
@@ -155,6 +157,8 @@ class ChangeSet:
     # People's actions recorded here (rows), and the actions whose task is owed as outbox work.
     actions: list[dict[str, Any]] = field(default_factory=list)
     action_work: list[QueuedAction] = field(default_factory=list)
+    # Work for a task other than the automatic steps (a dead letter sent again).
+    work: list[tuple[TaskName, Queue, list[Any]]] = field(default_factory=list)
 
     @classmethod
     def at(cls, settings: Settings, now: datetime | None) -> ChangeSet:
@@ -278,6 +282,11 @@ class ChangeSet:
         """Owe the task of an action still queued (the sweeper's re-publication)."""
         self.action_work.append(action)
 
+    def enqueue(self, task: TaskName, queue: Queue, items: list[Any]) -> None:
+        """Send ``items`` to ``task`` on ``queue`` once the transaction commits."""
+        if items:
+            self.work.append((task, queue, items))
+
     def keep_only(self, claim_ids: set[int]) -> None:
         """Forget what was prepared for claims that were not stored after all."""
         self.history = [row for row in self.history if row["claim_id"] in claim_ids]
@@ -302,15 +311,23 @@ class ChangeSet:
     def outbox_rows(self) -> list[dict[str, Any]]:
         """One row per event type and one per task, each carrying all of its items: the
         relay's work and the outbox's size grow with transactions, not with claims."""
-        events: dict[str, list[dict[str, Any]]] = {}
+        events: dict[str, list[Any]] = {}
         for event in self.events:
             events.setdefault(event["type"], []).append(dict(event))
-        work: dict[TaskName, list[tuple[Any, int]]] = {}
+        work: dict[tuple[TaskName, Queue], list[tuple[Any, int | None]]] = {}
         for step in self.owed.values():
-            work.setdefault(STEP_TASKS[step.step], []).append((step.to_message(), step.claim_id))
+            task = STEP_TASKS[step.step]
+            work.setdefault((task, TASK_QUEUES[task]), []).append(
+                (step.to_message(), step.claim_id)
+            )
         for action in self.action_work:
-            work.setdefault(ACTION_TASKS[action.event], []).append(
+            task = ACTION_TASKS[action.event]
+            work.setdefault((task, TASK_QUEUES[task]), []).append(
                 (str(action.action_id), action.claim_id)
+            )
+        for task, queue, items in self.work:
+            work.setdefault((task, queue), []).extend(
+                (item, item.get("claimId") if isinstance(item, dict) else None) for item in items
             )
         return [
             *(
@@ -321,27 +338,26 @@ class ChangeSet:
                 _outbox_row(
                     "task",
                     task.value,
-                    TASK_QUEUES[task].value,
+                    queue.value,
                     [item for item, _ in items],
                     [claim_id for _, claim_id in items],
                 )
-                for task, items in work.items()
+                for (task, queue), items in work.items()
             ),
         ]
 
 
 def _outbox_row(
-    kind: str, name: str, destination: str, items: list[Any], claim_ids: list[int]
+    kind: str, name: str, destination: str, items: list[Any], claim_ids: list[int | None]
 ) -> dict[str, Any]:
     claims = set(claim_ids)
-    payload = {"events": items} if kind == "event" else {"items": items}
     return {
         "kind": kind,
         "name": name,
         "destination": destination,
         "claim_id": claims.pop() if len(claims) == 1 else None,
         "item_count": len(items),
-        "payload": payload,
+        "payload": {"items": items},
     }
 
 

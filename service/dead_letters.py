@@ -7,9 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from config import get_settings
 from models.base import table_of
+from models.names import TASK_QUEUES, TaskName
 from models.tables import DeadLetter
-from service.outbox import enqueue_task
+from service.changes import ChangeSet
 from storage.unit_of_work import PlanJourneyContext
 
 dead_letters_t = table_of(DeadLetter)
@@ -38,17 +40,34 @@ def list_dead_letters(*, include_replayed: bool = False, limit: int = 100) -> li
 
 
 def take_for_replay(dead_letter_id: int) -> tuple[str, str]:
-    """Mark a dead letter replayed and return it; the caller re-sends it through the outbox."""
-
+    """Mark a dead letter replayed and send its items again through the outbox."""
     with PlanJourneyContext() as ctx:
         letter = ctx.session.get(DeadLetter, dead_letter_id, with_for_update=True)
         if letter is None:
             raise LookupError(f"No dead letter {dead_letter_id}")
         if letter.replayed_at is not None:
             raise LookupError(f"Dead letter {dead_letter_id} was already replayed")
+        task, items = _replay_items(dead_letter_id, letter.task_name, letter.payload)
         letter.replayed_at = datetime.now(UTC)
-        args = letter.payload.get("args", []) if isinstance(letter.payload, dict) else []
-        enqueue_task(ctx, letter.task_name, letter.queue, args)
-        replayed = (letter.task_name, letter.queue)
+        changes = ChangeSet(get_settings())
+        changes.enqueue(task, TASK_QUEUES[task], items)
+        changes.write(ctx)
         ctx.commit()
-        return replayed
+        return task.value, TASK_QUEUES[task].value
+
+
+def _replay_items(dead_letter_id: int, task_name: str, payload: Any) -> tuple[TaskName, list[Any]]:
+    """The task and work items a dead letter's arguments stand for.
+
+    Claim tasks take a list of items; the single-claim ingest task is sent again as
+    ingest_batch with its claim as the one item. A task without items (a periodic one) is
+    not sent again: beat runs it anyway.
+    """
+    args = payload.get("args", []) if isinstance(payload, dict) else []
+    if task_name == TaskName.INGEST and args:
+        return TaskName.INGEST_BATCH, list(args)
+    if task_name in TASK_QUEUES and args and isinstance(args[0], list) and args[0]:
+        return TaskName(task_name), list(args[0])
+    raise LookupError(
+        f"Dead letter {dead_letter_id} carries no work items to send again ({task_name})"
+    )

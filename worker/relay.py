@@ -1,13 +1,12 @@
 """The outbox relay: publishes committed outbox rows to the broker, then marks them sent.
 
 Rows are taken with ``FOR UPDATE SKIP LOCKED`` so that several relays share the work. A row
-carries the items of one transaction (``payload.items`` for a task, ``payload.events`` for an
-event type); work items for one task are sent as messages carrying up to BATCH_SIZE of them
-(the tasks work on batches), and domain events go to the topic exchange, one message per
-event type per BATCH_SIZE events. If the broker
-is down, the transaction rolls back, the rows wait, and the relay backs off and tries again.
-A crash after publishing but before the commit publishes the rows again, which the consumers'
-idempotency absorbs.
+carries the items of one transaction in ``payload.items``: the work items of one task, or the
+domain events of one type. Work items are sent as messages carrying up to BATCH_SIZE of them
+(the tasks work on batches); domain events go to the topic exchange as ``{"events": [...]}``,
+one message per event type per BATCH_SIZE events. If the broker is down, the transaction
+rolls back, the rows wait, and the relay backs off and tries again. A crash after publishing
+but before the commit publishes the rows again, which the consumers' idempotency absorbs.
 """
 
 from __future__ import annotations
@@ -21,47 +20,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
 import structlog
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from config import Settings, get_settings
 from models.base import table_of
+from models.names import OUTBOX_CHANNEL
 from models.tables import OutboxMessage
 from storage.bulk import in_array
 from storage.engine import database_url
 from storage.unit_of_work import PlanJourneyContext
+from worker import sql
 from worker.celery_app import events_exchange, events_queue
 
 log = structlog.get_logger("plan.relay")
 outbox_t = table_of(OutboxMessage)
-NOTIFY_CHANNEL = "plan_outbox"
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
-
-
-# The oldest waiting rows, locked, cut where the items they carry reach the batch size (the
-# first row always goes). Rows locked but not taken are released at commit.
-_NEXT_BATCH = sa.text(
-    """
-    WITH waiting AS (
-        SELECT id, item_count FROM plan.outbox
-        WHERE published_at IS NULL
-        ORDER BY id
-        LIMIT :rows
-        FOR UPDATE SKIP LOCKED
-    ), taken AS (
-        SELECT id FROM (
-            SELECT id, sum(item_count) OVER (ORDER BY id) - item_count AS items_before
-            FROM waiting
-        ) AS w
-        WHERE items_before < :items
-    )
-    SELECT o.id, o.kind, o.name, o.destination, o.item_count, o.payload
-    FROM plan.outbox AS o JOIN taken USING (id)
-    ORDER BY o.id
-    """
-)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -81,7 +56,7 @@ class OutboxRelay:
         """Publish up to one batch of waiting items; return how many went out."""
         with PlanJourneyContext() as ctx:
             rows = ctx.execute(
-                _NEXT_BATCH,
+                sql.NEXT_OUTBOX_BATCH,
                 {"rows": self.settings.relay_batch_size, "items": self.settings.relay_batch_size},
             ).all()
             if not rows:
@@ -100,16 +75,11 @@ class OutboxRelay:
     def _publish(self, rows: Sequence[Any]) -> None:
         work: dict[tuple[str, str], list[Any]] = defaultdict(list)
         events: dict[str, list[Any]] = defaultdict(list)
-        single: list[Any] = []
         for row in rows:
             if row.kind == "event":
-                events[row.destination].extend(row.payload.get("events", [row.payload]))
-            elif "items" in row.payload:
-                work[(row.name, row.destination)].extend(row.payload["items"])
-            elif "item" in row.payload:  # written before outbox rows carried many items
-                work[(row.name, row.destination)].append(row.payload["item"])
+                events[row.destination].extend(row.payload["items"])
             else:
-                single.append(row)
+                work[(row.name, row.destination)].extend(row.payload["items"])
         with self.app.producer_or_acquire() as producer:
             for (task_name, queue), items in work.items():
                 for chunk in _chunks(items, self.settings.batch_size):
@@ -121,15 +91,6 @@ class OutboxRelay:
                         retry=True,
                         retry_policy=PUBLISH_RETRY_POLICY,
                     )
-            for row in single:
-                self.app.send_task(
-                    row.name,
-                    args=row.payload.get("args", []),
-                    queue=row.destination,
-                    producer=producer,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY_POLICY,
-                )
             for routing_key, payloads in events.items():
                 for chunk in _chunks(payloads, self.settings.batch_size):
                     producer.publish(
@@ -190,7 +151,7 @@ class _Listener:
                 self._connection = psycopg.connect(
                     self._conninfo, autocommit=True, connect_timeout=5
                 )
-                self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self._connection.execute(f"LISTEN {OUTBOX_CHANNEL}")
             except psycopg.Error:
                 self._connection = None
         return self._connection

@@ -141,6 +141,45 @@ def test_an_operator_lists_and_replays_a_dead_letter(harness: Harness) -> None:
     assert plan_cli(env, "dead-letters", "replay", str(letter_id)).returncode == 1
 
 
+def test_a_replayed_ingest_letter_is_sent_again_as_one_item_and_a_sweep_is_not(
+    harness: Harness,
+) -> None:
+    raw = {"userId": "partner-user", "procedureCode": "C10101"}
+    for task_name, queue, payload in (
+        ("plan.claims.ingest", "ingest", {"args": [raw]}),
+        ("plan.maintenance.sweep", "maintenance", {"args": [], "kwargs": {}}),
+    ):
+        harness.query(
+            "INSERT INTO plan.dead_letters (task_name, queue, payload, reason, errors) "
+            "VALUES (%s, %s, %s, 'exhausted', '[]') RETURNING id",
+            (task_name, queue, psycopg_json(payload)),
+        )
+    ingest_id, sweep_id = (row["id"] for row in harness.query("SELECT id FROM plan.dead_letters"))
+    env = {**harness.environment()}
+
+    replayed = plan_cli(env, "dead-letters", "replay", str(ingest_id))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "plan.claims.ingest_batch on ingest" in replayed.stdout
+    assert harness.query(
+        "SELECT kind, name, destination, item_count, payload FROM plan.outbox"
+    ) == [
+        {
+            "kind": "task",
+            "name": "plan.claims.ingest_batch",
+            "destination": "ingest",
+            "item_count": 1,
+            "payload": {"items": [raw]},
+        }
+    ]
+
+    refused = plan_cli(env, "dead-letters", "replay", str(sweep_id))
+    assert refused.returncode == 1
+    assert "carries no work items" in refused.stderr
+    assert harness.scalar(
+        "SELECT replayed_at IS NULL FROM plan.dead_letters WHERE id = %s", (sweep_id,)
+    )
+
+
 def psycopg_json(value: Any) -> Any:
     from psycopg.types.json import Jsonb
 

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
 from tests.support.harness import ROOT, admin_conninfo
@@ -93,3 +95,51 @@ def test_drift_check_fails_when_the_database_and_models_differ(empty_database: s
     check = alembic(empty_database, "check")
     assert check.returncode != 0
     assert "notes" in check.stdout + check.stderr
+
+
+OLD_OUTBOX_ROWS = [
+    # (kind, name, destination, payload) as revisions 0001 and 0002 wrote them
+    ("event", "claim.submitted", "claim.submitted", {"events": [{"claimId": 1}, {"claimId": 2}]}),
+    ("event", "claim.approved", "claim.approved", {"claimId": 3, "type": "claim.approved"}),
+    ("task", "plan.claims.start_review", "claims", {"item": {"claimId": 4, "step": "x"}}),
+    ("task", "plan.claims.adjudicate", "claims", {"items": [{"claimId": 5}, {"claimId": 6}]}),
+    ("task", "plan.claims.approve", "reviews", {"args": [[{"claimId": 7}]]}),
+    ("task", "plan.claims.ingest", "ingest", {"args": [{"userId": "m-1"}]}),
+    ("task", "plan.maintenance.sweep", "maintenance", {"args": []}),
+]
+
+
+def outbox(database_url: str) -> list[tuple[str, Any, int]]:
+    with psycopg.connect(admin_conninfo(database_url)) as conn:
+        rows = conn.execute("SELECT name, payload, item_count FROM plan.outbox ORDER BY id")
+        return [(row[0], row[1], row[2]) for row in rows.fetchall()]
+
+
+def test_0003_converts_every_older_outbox_payload_to_items(empty_database: str) -> None:
+    assert alembic(empty_database, "upgrade", "0002").returncode == 0
+    with psycopg.connect(admin_conninfo(empty_database)) as conn:
+        for kind, name, destination, payload in OLD_OUTBOX_ROWS:
+            conn.execute(
+                "INSERT INTO plan.outbox (kind, name, destination, payload) "
+                "VALUES (%s, %s, %s, %s)",
+                (kind, name, destination, Jsonb(payload)),
+            )
+    up = alembic(empty_database, "upgrade", "0003")
+    assert up.returncode == 0, up.stderr
+    assert outbox(empty_database) == [
+        ("claim.submitted", {"items": [{"claimId": 1}, {"claimId": 2}]}, 2),
+        ("claim.approved", {"items": [{"claimId": 3, "type": "claim.approved"}]}, 1),
+        ("plan.claims.start_review", {"items": [{"claimId": 4, "step": "x"}]}, 1),
+        ("plan.claims.adjudicate", {"items": [{"claimId": 5}, {"claimId": 6}]}, 2),
+        ("plan.claims.approve", {"items": [{"claimId": 7}]}, 1),
+        ("plan.claims.ingest_batch", {"items": [{"userId": "m-1"}]}, 1),
+        ("plan.maintenance.sweep", {"items": []}, 1),
+    ]
+
+    down = alembic(empty_database, "downgrade", "0002")
+    assert down.returncode == 0, down.stderr
+    events = [payload for _, payload, _ in outbox(empty_database)][:2]
+    assert events == [
+        {"events": [{"claimId": 1}, {"claimId": 2}]},
+        {"events": [{"claimId": 3, "type": "claim.approved"}]},
+    ]

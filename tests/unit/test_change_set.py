@@ -56,7 +56,7 @@ def test_one_row_per_event_type_and_per_task_carries_every_claim_of_the_transact
         ("event", "claim.submitted", 3, None),
         ("task", "plan.claims.start_review", 3, None),
     ]
-    assert [e["claimId"] for e in rows[0]["payload"]["events"]] == [1, 2, 3]
+    assert [e["claimId"] for e in rows[0]["payload"]["items"]] == [1, 2, 3]
     assert rows[1]["payload"]["items"] == [
         {
             "claimId": c.id,
