@@ -6,7 +6,6 @@ unknown path) get codes of the same form. Stack traces and SQL stay in the logs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 
@@ -29,6 +29,7 @@ from models.errors import (
     StorageUnavailable,
     ValidationFailed,
 )
+from models.submission import validation_failed
 from storage.unit_of_work import domain_error_from
 
 log = structlog.get_logger("plan.api")
@@ -75,30 +76,21 @@ def plan_error_response(error: PlanError) -> JSONResponse:
     return error_response(status_for(error), error.code.value, error.message, error.field)
 
 
-def _field_path(loc: Iterable[int | str]) -> str | None:
-    parts = list(loc)
-    if parts and parts[0] in _PARAMETER_SOURCES:
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or None
-
-
 def _request_validation_error(exc: RequestValidationError) -> ValidationFailed:
     errors = exc.errors()
     if not errors:
         return ValidationFailed("The request is not valid", code=ErrorCode.INVALID_INPUT)
     error = errors[0]
-    field = _field_path(error.get("loc", ()))
-    codes = {code.value: code for code in ErrorCode}
-    code = codes.get(str(error.get("type")), ErrorCode.INVALID_INPUT)
-    message = (
-        f"{field} is required"
-        if error.get("type") == "missing"
-        else f"{field or 'the request'}: {error.get('msg', 'is not valid')}"
-    )
-    return ValidationFailed(message, field=field, code=code)
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in _PARAMETER_SOURCES:
+        loc = loc[1:]
+    details: ErrorDetails = {
+        "type": str(error.get("type")),
+        "loc": tuple(loc),
+        "msg": str(error.get("msg", "is not valid")),
+        "input": error.get("input"),
+    }
+    return validation_failed(details, whole="the request")
 
 
 async def _on_plan_error(_: Request, exc: Exception) -> JSONResponse:

@@ -26,16 +26,12 @@ from models.enums import (
     ProcedureType,
     VerificationStatus,
 )
+from models.money import money_text
 from service.queries import Page
-
-
-def _two_decimals(amount: Decimal) -> str:
-    return f"{amount:.2f}"
-
 
 Money = Annotated[
     Decimal,
-    PlainSerializer(_two_decimals, return_type=str, when_used="json"),
+    PlainSerializer(money_text, return_type=str, when_used="json"),
     Field(json_schema_extra={"pattern": r"^[0-9]+\.[0-9]{2}$"}),
 ]
 

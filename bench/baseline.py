@@ -30,6 +30,7 @@ from models import adjudication as rules
 from models.commands import SYSTEM, Actor
 from models.enums import ActorRole, ClaimEvent, ClaimStatus, DocumentType, ProcedureType
 from models.lifecycle import domain_event_name, fire
+from models.money import money_text
 from models.submission import QueuedClaim
 from models.tables import (
     Claim,
@@ -79,7 +80,7 @@ def _session() -> Session:
 
 
 def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else f"{amount:.2f}"
+    return None if amount is None else money_text(amount)
 
 
 def _transition(
@@ -317,7 +318,7 @@ def _spend(
     totals: MemberYearTotals,
     usage: list[CoverageUsage],
     ytd: rules.YearToDate,
-    breakdown: rules.Breakdown,
+    breakdown: rules.BenefitBreakdown,
     coverage_id: int | None,
 ) -> None:
     if coverage_id is None:

@@ -800,7 +800,7 @@ class _SeedClaim:
     updated_at: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     document_types: set[DocumentType] = field(default_factory=set)
-    spend: tuple[rules.Breakdown, int] | None = None
+    spend: tuple[rules.BenefitBreakdown, int] | None = None
 
 
 class _ClaimSeeder:
@@ -1011,7 +1011,7 @@ class _ClaimSeeder:
 
     def _adjudicate(
         self, claim: _SeedClaim, spec: ClaimSpec, enrolment: MemberPlan, service_date: date
-    ) -> rules.Adjudication:
+    ) -> rules.AdjudicationResult:
         """What the worker's adjudication suggests for a claim waiting for a reviewer."""
         return rules.adjudicate(
             self._claim_facts(claim, spec, service_date),
@@ -1049,7 +1049,7 @@ class _ClaimSeeder:
         )
 
     def _spend(
-        self, member_plan_id: int, year: int, breakdown: rules.Breakdown, coverage_id: int
+        self, member_plan_id: int, year: int, breakdown: rules.BenefitBreakdown, coverage_id: int
     ) -> None:
         after = rules.year_to_date_after(
             self._year_to_date(member_plan_id, year), breakdown, coverage_id

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 from models.enums import DocumentType, MemberPlanStatus, ProcedureType, ReasonCode
 from models.errors import BusinessRuleViolation, ErrorCode
+from models.money import cents, money_text
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
@@ -93,7 +93,7 @@ class Decision(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Breakdown:
+class BenefitBreakdown:
     submitted: Decimal
     eligible: Decimal
     deductible: Decimal
@@ -109,22 +109,22 @@ class Breakdown:
 
     def as_json(self) -> dict[str, str]:
         return {
-            "submitted": _money_text(self.submitted),
-            "eligible": _money_text(self.eligible),
-            "deductible": _money_text(self.deductible),
-            "copay": _money_text(self.copay),
+            "submitted": money_text(self.submitted),
+            "eligible": money_text(self.eligible),
+            "deductible": money_text(self.deductible),
+            "copay": money_text(self.copay),
             "coveragePercent": f"{self.coverage_percent:f}",
-            "benefit": _money_text(self.benefit),
-            "memberResponsibility": _money_text(self.member_responsibility),
+            "benefit": money_text(self.benefit),
+            "memberResponsibility": money_text(self.member_responsibility),
         }
 
 
 @dataclass(frozen=True, slots=True)
-class Adjudication:
+class AdjudicationResult:
     decision: Decision
     # The first code is the decision's reason; any others explain why the amounts differ.
     reason_codes: tuple[ReasonCode, ...]
-    breakdown: Breakdown | None
+    breakdown: BenefitBreakdown | None
     coverage_id: int | None
 
     def as_json(self) -> dict[str, object]:
@@ -155,7 +155,7 @@ def compute_breakdown(
     ytd: YearToDate,
     *,
     approved_amount: Decimal | None = None,
-) -> Breakdown:
+) -> BenefitBreakdown:
     breakdown, _ = _settle(claim_amount, coverage, plan, ytd)
     if approved_amount is None:
         return breakdown
@@ -168,7 +168,7 @@ def review_breakdown(
     plan: PlanFacts,
     ytd: YearToDate,
     approved_amount: Decimal | None,
-) -> Breakdown:
+) -> BenefitBreakdown:
     return compute_breakdown(claimed_amount, coverage, plan, ytd, approved_amount=approved_amount)
 
 
@@ -180,15 +180,15 @@ def adjudicate(
     ytd: YearToDate,
     *,
     auto_approval_threshold: Decimal,
-) -> Adjudication:
+) -> AdjudicationResult:
     if not enrolment.covers(claim.service_date):
-        return Adjudication(Decision.REJECT, (ReasonCode.EXPIRED_COVERAGE,), None, None)
+        return AdjudicationResult(Decision.REJECT, (ReasonCode.EXPIRED_COVERAGE,), None, None)
     coverage = select_coverage(claim, coverages)
     if coverage is None:
-        return Adjudication(Decision.REJECT, (ReasonCode.NOT_COVERED,), None, None)
+        return AdjudicationResult(Decision.REJECT, (ReasonCode.NOT_COVERED,), None, None)
 
-    def reject(reason: ReasonCode) -> Adjudication:
-        return Adjudication(
+    def reject(reason: ReasonCode) -> AdjudicationResult:
+        return AdjudicationResult(
             Decision.REJECT, (reason,), _nothing_eligible(claim, coverage), coverage.coverage_id
         )
 
@@ -205,7 +205,7 @@ def adjudicate(
 
     breakdown, amount_reasons = _settle(claim.claimed_amount, coverage, plan, ytd)
     if not claim.document_types & PROOF_OF_PAYMENT:
-        return Adjudication(
+        return AdjudicationResult(
             Decision.REQUEST_INFO,
             (ReasonCode.INSUFFICIENT_DOCUMENTATION, *amount_reasons),
             breakdown,
@@ -213,15 +213,15 @@ def adjudicate(
         )
     if _remaining_limit(coverage, ytd) == ZERO:
         return reject(ReasonCode.EXCEEDS_COVERAGE_LIMIT)
-    if _cents(claim.claimed_amount) > auto_approval_threshold:
-        return Adjudication(
+    if cents(claim.claimed_amount) > auto_approval_threshold:
+        return AdjudicationResult(
             Decision.REFER,
             (ReasonCode.ABOVE_AUTO_APPROVAL_THRESHOLD, *amount_reasons),
             breakdown,
             coverage.coverage_id,
         )
     partial = (ReasonCode.PARTIAL_APPROVAL,) if breakdown.benefit < breakdown.submitted else ()
-    return Adjudication(
+    return AdjudicationResult(
         Decision.APPROVE,
         (ReasonCode.WITHIN_AUTO_APPROVAL, *partial, *amount_reasons),
         breakdown,
@@ -229,7 +229,9 @@ def adjudicate(
     )
 
 
-def year_to_date_after(ytd: YearToDate, breakdown: Breakdown, coverage_id: int) -> YearToDate:
+def year_to_date_after(
+    ytd: YearToDate, breakdown: BenefitBreakdown, coverage_id: int
+) -> YearToDate:
     limit_used = dict(ytd.limit_used)
     limit_used[coverage_id] = limit_used.get(coverage_id, ZERO) + breakdown.eligible
     return YearToDate(
@@ -241,17 +243,17 @@ def year_to_date_after(ytd: YearToDate, breakdown: Breakdown, coverage_id: int) 
 
 def _settle(
     claim_amount: Decimal, coverage: CoverageFacts, plan: PlanFacts, ytd: YearToDate
-) -> tuple[Breakdown, tuple[ReasonCode, ...]]:
+) -> tuple[BenefitBreakdown, tuple[ReasonCode, ...]]:
     """The breakdown the plan's rules give, and the reasons its amounts differ from the claim."""
-    submitted = _cents(claim_amount)
+    submitted = cents(claim_amount)
     remaining_limit = _remaining_limit(coverage, ytd)
     eligible = submitted if remaining_limit is None else min(submitted, remaining_limit)
 
     remaining_deductible = _floored(plan.annual_deductible - ytd.deductible_paid)
     deductible = min(remaining_deductible, eligible) if coverage.deductible_applies else ZERO
-    copay = min(_cents(coverage.copay), eligible - deductible)
+    copay = min(cents(coverage.copay), eligible - deductible)
     after_cost_sharing = eligible - deductible - copay
-    plan_share = _cents(after_cost_sharing * coverage.coverage_percent / HUNDRED)
+    plan_share = cents(after_cost_sharing * coverage.coverage_percent / HUNDRED)
     cost_share = eligible - plan_share
 
     capped = False
@@ -290,7 +292,7 @@ def _member_pays_in_order(
     return deductible, min(copay, cost_share - deductible)
 
 
-def _apply_reviewer_amount(computed: Breakdown, approved: Decimal) -> Breakdown:
+def _apply_reviewer_amount(computed: BenefitBreakdown, approved: Decimal) -> BenefitBreakdown:
     # Approving less than the rules give denies part of the charge, which then is no longer
     # eligible: it frees annual limit and must not count towards the out-of-pocket maximum, while
     # the deductible and copay the rules take stay. Approving more waives the member's cost share
@@ -307,8 +309,8 @@ def _apply_reviewer_amount(computed: Breakdown, approved: Decimal) -> Breakdown:
     )
 
 
-def _checked_approved_amount(approved_amount: Decimal, computed: Breakdown) -> Decimal:
-    if not approved_amount.is_finite() or approved_amount != _cents(approved_amount):
+def _checked_approved_amount(approved_amount: Decimal, computed: BenefitBreakdown) -> Decimal:
+    if not approved_amount.is_finite() or approved_amount != cents(approved_amount):
         raise BusinessRuleViolation(
             f"The approved amount {approved_amount} must be a number with at most 2 decimals.",
             field="approvedAmount",
@@ -321,12 +323,12 @@ def _checked_approved_amount(approved_amount: Decimal, computed: Breakdown) -> D
             field="approvedAmount",
             code=ErrorCode.INVALID_APPROVED_AMOUNT,
         )
-    return _cents(approved_amount)
+    return cents(approved_amount)
 
 
-def _nothing_eligible(claim: ClaimFacts, coverage: CoverageFacts) -> Breakdown:
+def _nothing_eligible(claim: ClaimFacts, coverage: CoverageFacts) -> BenefitBreakdown:
     return _breakdown(
-        _cents(claim.claimed_amount),
+        cents(claim.claimed_amount),
         coverage.coverage_percent,
         eligible=ZERO,
         deductible=ZERO,
@@ -343,8 +345,8 @@ def _breakdown(
     deductible: Decimal,
     copay: Decimal,
     benefit: Decimal,
-) -> Breakdown:
-    return Breakdown(
+) -> BenefitBreakdown:
+    return BenefitBreakdown(
         submitted=submitted,
         eligible=eligible,
         deductible=deductible,
@@ -362,13 +364,5 @@ def _remaining_limit(coverage: CoverageFacts, ytd: YearToDate) -> Decimal | None
 
 
 def _floored(amount: Decimal) -> Decimal:
-    cents = _cents(amount)
-    return cents if cents > ZERO else ZERO
-
-
-def _cents(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _money_text(amount: Decimal) -> str:
-    return f"{_cents(amount):f}"
+    rounded = cents(amount)
+    return rounded if rounded > ZERO else ZERO

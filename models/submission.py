@@ -28,9 +28,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from models.enums import DocumentType, ProcedureType
 from models.errors import ErrorCode, ValidationFailed
+from models.money import CENT
 
 MAX_AMOUNT = Decimal("1000000.00")
-_CENT = Decimal("0.01")
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_DOCUMENTS_PER_CLAIM = 5
 DEFAULT_FILING_WINDOW_DAYS = 365
@@ -95,7 +95,7 @@ def _money(value: object, *, field: str, code: ErrorCode, allow_zero: bool) -> D
         raise _fail(code, f"{field} must be {lowest}")
     if amount > MAX_AMOUNT:
         raise _fail(code, f"{field} must be at most {MAX_AMOUNT}")
-    if amount != amount.quantize(_CENT):
+    if amount != amount.quantize(CENT):
         raise _fail(code, f"{field} must have at most 2 decimal places")
     return amount if amount else amount.copy_abs()
 
@@ -376,27 +376,32 @@ def _code(error: ErrorDetails, path: str, model_name: str) -> ErrorCode:
     return _CODE_BY_FIELD.get(top_level, ErrorCode.INVALID_INPUT)
 
 
-def _message(error: ErrorDetails, path: str) -> str:
+def _message(error: ErrorDetails, path: str, whole: str) -> str:
     if error["type"] in _DOMAIN_CODES:
         return error["msg"]
     if error["type"] == "missing":
         return f"{path} is required"
     if error["type"] == "extra_forbidden":
         return f"{path} is not an accepted field; field names are camelCase, such as serviceDate"
-    return f"{path or 'the request body'}: {error['msg']}"
+    return f"{path or whole}: {error['msg']}"
 
 
-def _validation_failed(error: ErrorDetails, model_name: str) -> ValidationFailed:
+def validation_failed(
+    error: ErrorDetails, *, model_name: str = "", whole: str = "the request body"
+) -> ValidationFailed:
+    """One pydantic error as the domain's ValidationFailed: DOMAIN.md code, camelCase field
+    path, a message a person can act on (``whole`` names the input when no field is at fault).
+    The HTTP API translates FastAPI's parameter errors through this too."""
     path = _field_path(error)
     return ValidationFailed(
-        _message(error, path), field=path or None, code=_code(error, path, model_name)
+        _message(error, path, whole), field=path or None, code=_code(error, path, model_name)
     )
 
 
 def all_errors(exc: ValidationError) -> list[ValidationFailed]:
     """Every broken rule, in field order, with its DOMAIN.md code and camelCase field path."""
     return [
-        _validation_failed(error, exc.title)
+        validation_failed(error, model_name=exc.title)
         for error in exc.errors(include_url=False, include_input=False)
     ]
 

@@ -26,6 +26,7 @@ from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ProcedureType
 from models.errors import PlanError
 from models.events import ClaimEventPayload
 from models.lifecycle import domain_event_name, fire
+from models.money import money_text
 from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Queue, Step, TaskName
 from models.tables import Claim, ClaimAction, ClaimStatusHistory, OutboxMessage
 from storage.bulk import in_array, insert_rows, pipelined, update_rows
@@ -379,7 +380,7 @@ def _claim_update(claim: ClaimState) -> dict[str, Any]:
 
 
 def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else f"{amount:.2f}"
+    return None if amount is None else money_text(amount)
 
 
 # --------------------------------------------------------------------------- taking claims

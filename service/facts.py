@@ -62,7 +62,7 @@ class AdjudicationFacts:
         coverage = self.coverage_for(claim)
         return None if coverage is None else coverage.coverage_id
 
-    def adjudicate(self, claim: ClaimState, threshold: Decimal) -> rules.Adjudication:
+    def adjudicate(self, claim: ClaimState, threshold: Decimal) -> rules.AdjudicationResult:
         return rules.adjudicate(
             self.claim_facts(claim),
             self.enrolments[claim.member_plan_id],
@@ -72,7 +72,9 @@ class AdjudicationFacts:
             auto_approval_threshold=threshold,
         )
 
-    def review_breakdown(self, claim: ClaimState, approved: Decimal | None) -> rules.Breakdown:
+    def review_breakdown(
+        self, claim: ClaimState, approved: Decimal | None
+    ) -> rules.BenefitBreakdown:
         coverage = self.coverage_for(claim)
         if coverage is None:
             if approved is None:
@@ -91,7 +93,7 @@ class AdjudicationFacts:
         )
 
     def record_approval(
-        self, claim: ClaimState, breakdown: rules.Breakdown, decision: dict[str, Any]
+        self, claim: ClaimState, breakdown: rules.BenefitBreakdown, decision: dict[str, Any]
     ) -> None:
         """Set the approved amounts on the claim and spend them from the year-to-date totals."""
         claim.approved_amount = breakdown.benefit
@@ -99,7 +101,7 @@ class AdjudicationFacts:
         claim.adjudication = decision
         self.spend(claim, breakdown)
 
-    def spend(self, claim: ClaimState, breakdown: rules.Breakdown) -> None:
+    def spend(self, claim: ClaimState, breakdown: rules.BenefitBreakdown) -> None:
         coverage = self.coverage_for(claim)
         year = claim.service_date.year
         after = rules.year_to_date_after(
@@ -145,14 +147,14 @@ class AdjudicationFacts:
         )
 
 
-def _uncovered_breakdown(claimed: Decimal, approved: Decimal) -> rules.Breakdown:
+def _uncovered_breakdown(claimed: Decimal, approved: Decimal) -> rules.BenefitBreakdown:
     if approved > claimed:
         raise BusinessRuleViolation(
             "The approved amount cannot exceed the claimed amount",
             field="approvedAmount",
             code=ErrorCode.INVALID_APPROVED_AMOUNT,
         )
-    return rules.Breakdown(
+    return rules.BenefitBreakdown(
         submitted=claimed,
         eligible=approved,
         deductible=Decimal("0.00"),

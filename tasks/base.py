@@ -9,7 +9,6 @@ from celery import Task
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from sqlalchemy.exc import DBAPIError
 
-from config import get_settings
 from models.errors import StorageUnavailable
 from models.names import Queue
 from service.dead_letters import record_dead_letter
@@ -28,7 +27,9 @@ TRANSIENT_ERRORS = (
 class PlanTask(Task):  # type: ignore[type-arg]
     """acks_late with reject-on-worker-lost: a killed worker gives the message back.
 
-    Only idempotent work runs on this base: every claim message carries its event id.
+    Only idempotent work runs on this base: every claim message carries its event id. The
+    retry cap and count come from the settings when the Celery app is configured
+    (``task_annotations`` in worker/celery_app.py), not when this module is imported.
     """
 
     abstract = True
@@ -36,9 +37,7 @@ class PlanTask(Task):  # type: ignore[type-arg]
     reject_on_worker_lost = True
     autoretry_for = TRANSIENT_ERRORS
     retry_backoff = 1
-    retry_backoff_max = get_settings().task_retry_backoff_max_s
     retry_jitter = True
-    max_retries = get_settings().task_max_retries
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any

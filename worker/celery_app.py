@@ -56,6 +56,14 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_queue=Queue.CLAIMS.value,
         task_queues=[kombu.Queue(queue.value) for queue in Queue],
         task_routes=TASK_ROUTES,
+        # Read here, when the app is configured, rather than when tasks/base.py is imported;
+        # annotations reach every task before its retry behaviour is set up.
+        task_annotations={
+            "*": {
+                "max_retries": settings.task_max_retries,
+                "retry_backoff_max": settings.task_retry_backoff_max_s,
+            }
+        },
         task_time_limit=120,
         task_soft_time_limit=100,
         imports=("tasks.claims", "tasks.maintenance"),

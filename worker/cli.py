@@ -35,9 +35,10 @@ def _flower(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     # Flower reads its options from FLOWER_* variables; the credentials come from the settings
-    # so that production refuses to start with the development default.
-    os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
-    os.execv(  # noqa: S606
+    # so that production refuses to start with the development default. They go into the
+    # child's environment, not onto its command line, where `ps` would show them.
+    environment = {**os.environ, "FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()}
+    os.execve(  # noqa: S606
         sys.executable,
         [
             sys.executable,
@@ -49,6 +50,7 @@ def _flower(args: argparse.Namespace) -> int:
             f"--port={settings.flower_port}",
             *args.extra,
         ],
+        environment,
     )
 
 

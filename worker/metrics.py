@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-TRANSITIONS = Counter(
+CLAIM_OUTCOMES = Counter(
     "plan_claim_outcomes_total",
     "Claim commands and automatic steps handled by the workers, by outcome",
     ["outcome"],
@@ -25,4 +25,4 @@ HTTP_LATENCY = Histogram(
 
 def record_outcomes(outcomes: Iterable[Any]) -> None:
     for outcome in outcomes:
-        TRANSITIONS.labels(outcome=outcome.status).inc()
+        CLAIM_OUTCOMES.labels(outcome=outcome.status).inc()

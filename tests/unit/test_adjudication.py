@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 
 from models.adjudication import (
-    Adjudication,
-    Breakdown,
+    AdjudicationResult,
+    BenefitBreakdown,
     ClaimFacts,
     CoverageFacts,
     Decision,
@@ -82,11 +82,11 @@ def decide(
     enrolment: EnrolmentFacts = ENROLMENT,
     coverages: tuple[CoverageFacts, ...] = (CONSULTATION, PREVENTIVE),
     ytd: YearToDate = DEDUCTIBLE_MET,
-) -> Adjudication:
+) -> AdjudicationResult:
     return adjudicate(claim, enrolment, PLAN, coverages, ytd, auto_approval_threshold=THRESHOLD)
 
 
-def amounts(breakdown: Breakdown | None) -> tuple[str, ...]:
+def amounts(breakdown: BenefitBreakdown | None) -> tuple[str, ...]:
     """submitted, eligible, deductible, copay, coinsurance, benefit, member responsibility."""
     assert breakdown is not None
     return tuple(

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.adjudication import (
-    Breakdown,
+    BenefitBreakdown,
     ClaimFacts,
     CoverageFacts,
     Decision,
@@ -88,7 +88,7 @@ enrolments = st.builds(
 )
 
 
-def amounts_of(breakdown: Breakdown) -> list[Decimal]:
+def amounts_of(breakdown: BenefitBreakdown) -> list[Decimal]:
     return [
         breakdown.submitted,
         breakdown.eligible,
@@ -100,7 +100,7 @@ def amounts_of(breakdown: Breakdown) -> list[Decimal]:
     ]
 
 
-def assert_consistent(breakdown: Breakdown) -> None:
+def assert_consistent(breakdown: BenefitBreakdown) -> None:
     for amount in amounts_of(breakdown):
         assert amount >= 0
         assert amount == amount.quantize(CENT)
