@@ -11,7 +11,7 @@ The downgrade gives event rows back their {"events": [...]}; task rows keep {"it
 which the code of 0002 reads.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0004 (chained after it: 0004 landed first)
 Create Date: 2026-12-02 06:00:00+00:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0003'
-down_revision: str | None = '0002'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

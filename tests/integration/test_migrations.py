@@ -124,7 +124,7 @@ def test_0003_converts_every_older_outbox_payload_to_items(empty_database: str) 
                 "VALUES (%s, %s, %s, %s)",
                 (kind, name, destination, Jsonb(payload)),
             )
-    up = alembic(empty_database, "upgrade", "0003")
+    up = alembic(empty_database, "upgrade", "0003")  # through 0004, which 0003 follows
     assert up.returncode == 0, up.stderr
     assert outbox(empty_database) == [
         ("claim.submitted", {"items": [{"claimId": 1}, {"claimId": 2}]}, 2),
@@ -136,7 +136,7 @@ def test_0003_converts_every_older_outbox_payload_to_items(empty_database: str) 
         ("plan.maintenance.sweep", {"items": []}, 1),
     ]
 
-    down = alembic(empty_database, "downgrade", "0002")
+    down = alembic(empty_database, "downgrade", "0004")
     assert down.returncode == 0, down.stderr
     events = [payload for _, payload, _ in outbox(empty_database)][:2]
     assert events == [
