@@ -45,6 +45,8 @@ class HttpOptions:
     server_workers: int
     client: str  # "httpx" or "raw"
     profile: bool = False
+    app: str = "product"  # or "bare": bench/bare_app.py
+    rate: float = 0.0  # > 0: open loop, requests started at this fixed rate (requests/s)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def prepare(
             "Authorization": f"Bearer {tokens[user]}",
             "Content-Type": "application/json",
             "Idempotency-Key": key,
+            "X-Bench-User": user,
         }
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         raw = (
@@ -172,9 +175,57 @@ async def _drive_httpx(
         )
 
 
-def _drive(
-    client: str, host: str, port: int, requests: list[PreparedRequest], concurrency: int
+async def _drive_open_loop(
+    host: str, port: int, requests: list[PreparedRequest], rate: float, connections: int
 ) -> LoadResult:
+    """Request i starts at start + i / rate whether or not earlier ones answered; its latency
+    counts from that due time (a request waiting for a free connection is waiting)."""
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        await idle.put(await asyncio.open_connection(host, port))
+
+    async def one(request: PreparedRequest, due: float) -> None:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        reader, writer = await idle.get()
+        try:
+            writer.write(request.raw)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            statuses[head.split(b" ", 2)[1].decode()] += 1
+            latencies.append(time.perf_counter() - due)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError) as error:
+            statuses[f"error {type(error).__name__}"] += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            idle.put_nowait((reader, writer))
+
+    cpu0, wall0 = time.thread_time(), time.perf_counter()
+    start = wall0 + 0.1
+    await asyncio.gather(*(one(r, start + i / rate) for i, r in enumerate(requests)))
+    wall = time.perf_counter() - wall0
+    while not idle.empty():
+        idle.get_nowait()[1].close()
+    return LoadResult(latencies, statuses, wall, time.thread_time() - cpu0)
+
+
+def _drive(
+    client: str,
+    host: str,
+    port: int,
+    requests: list[PreparedRequest],
+    concurrency: int,
+    rate: float = 0.0,
+) -> LoadResult:
+    if rate > 0:
+        return asyncio.run(_drive_open_loop(host, port, requests, rate, concurrency))
     if client == "raw":
         return asyncio.run(_drive_raw(host, port, requests, concurrency))
     if client == "httpx":
@@ -188,14 +239,15 @@ def run_http(
     host, port = "127.0.0.1", free_port()
     warmup = prepare(world, WARMUP_REQUESTS, tag=f"{tag}w", start=0, today=today, host=host)
     requests = prepare(world, options.requests, tag=tag, start=0, today=today, host=host)
-    with phase_processes(target.workdir, target.env()) as processes:
+    extra = {"BENCH_BARE_PLAN_ID": str(world.plan_id)} if options.app == "bare" else {}
+    with phase_processes(target.workdir, target.env(extra)) as processes:
         server = processes.start(
             f"uvicorn-{tag}",
             python_argv(
                 "-m",
                 "uvicorn",
                 "--factory",
-                "api.app:app_factory",
+                "bench.bare_app:app_factory" if options.app == "bare" else "api.app:app_factory",
                 "--host",
                 host,
                 "--port",
@@ -233,7 +285,7 @@ def run_http(
             interval=0.5,
         )
         try:
-            load = _drive(options.client, host, port, requests, options.concurrency)
+            load = _drive(options.client, host, port, requests, options.concurrency, options.rate)
         finally:
             observation.stop()
         processes.check_alive()
@@ -244,6 +296,8 @@ def run_http(
         "concurrency": options.concurrency,
         "server_workers": options.server_workers,
         "client": options.client,
+        "app": options.app,
+        "open_loop_rate": options.rate or None,
         "accepted_202": accepted,
         "errors_non_202": errors,
         "statuses": dict(load.statuses),

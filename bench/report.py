@@ -32,7 +32,7 @@ class Figure:
 
 def at_least(name: str, value: float | None, unit: str, bound: float) -> Figure:
     ok = value is not None and not math.isnan(value) and value >= bound
-    return Figure(name, value, unit, f">= {bound:,.0f}", ok)
+    return Figure(name, value, unit, f">= {bound:,.{0 if bound >= 10 else 1}f}", ok)
 
 
 def below(name: str, value: float | None, unit: str, bound: float) -> Figure:
@@ -91,6 +91,73 @@ def _other_load(phase: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
+_SERVICE_CPU = ("worker ", "baseline worker ", "relay", "postgres backends (bench databases)")
+
+
+def cpu_per_transition_ms(phase: dict[str, Any], transitions_per_claim: int = 3) -> float | None:
+    """CPU of the service's processes and their PostgreSQL backends per transition, in ms."""
+    seconds = phase.get("cpu", {}).get("cpu_seconds", {})
+    used = sum(float(v) for k, v in seconds.items() if k.startswith(_SERVICE_CPU))
+    claims = int(phase.get("claims") or 0)
+    if not used or not claims:
+        return None
+    return round(1000 * used / (claims * transitions_per_claim), 3)
+
+
+def _ceiling_rows(results: dict[str, Any]) -> list[Figure]:
+    ceiling, pipeline = results.get("ceiling"), results.get("pipeline")
+    if not ceiling:
+        return []
+    rows = [
+        info(
+            f"PostgreSQL alone, replayed ingest statements, {ceiling['connections']} connections",
+            ceiling.get("claims_per_s"),
+            "claims/s",
+        )
+    ]
+    if pipeline and pipeline.get("claims_per_s") and ceiling.get("claims_per_s"):
+        share = round(100 * pipeline["claims_per_s"] / ceiling["claims_per_s"], 1)
+        results["pipeline_share_of_ceiling_percent"] = share
+        rows.append(info("pipeline / PostgreSQL alone", share, "%"))
+    return rows
+
+
+def _cpu_rows(results: dict[str, Any]) -> list[Figure]:
+    rows = []
+    for key, label in (("pipeline", "pipeline"), ("baseline", "baseline")):
+        phase = results.get(key)
+        if phase:
+            value = cpu_per_transition_ms(phase)
+            results.setdefault("cpu_per_transition_ms", {})[key] = value
+            rows.append(
+                info(f"{label}: CPU per transition (service + its PG backends)", value, "ms")
+            )
+    return rows
+
+
+def _http_comparison_rows(results: dict[str, Any]) -> list[Figure]:
+    rows: list[Figure] = []
+    bare, open_loop = results.get("http_bare"), results.get("http_open_loop")
+    if bare and "error" not in bare:
+        label = f"HTTP bare endpoint (bench/bare_app.py), c={bare['concurrency']}"
+        rows.append(info(f"{label}: requests/s", bare["requests_per_s"], "req/s"))
+        rows.append(info(f"{label}: p99", bare["latency"]["p99_ms"], "ms"))
+    elif bare:
+        rows.append(Figure("HTTP bare endpoint: failed", None, "", "", False))
+    if "http_ratio_to_bare" in results:
+        rows.append(
+            at_least("POST /claims / bare endpoint", results["http_ratio_to_bare"], "x", 1.5)
+        )
+    if open_loop and "error" not in open_loop:
+        label = f"POST /claims open loop at {open_loop['open_loop_rate']:,.0f} req/s (half bare)"
+        rows.append(info(f"{label}: achieved", open_loop["requests_per_s"], "req/s"))
+        rows.append(below(f"{label}: p99", open_loop["latency"]["p99_ms"], "ms", 30))
+        rows.append(at_most(f"{label}: non-202 answers", open_loop["errors_non_202"], "", 0))
+    elif open_loop:
+        rows.append(Figure("POST /claims open loop: failed", None, "", "", False))
+    return rows
+
+
 def figures(results: dict[str, Any]) -> list[Figure]:
     rows: list[Figure] = []
     pipeline = results.get("pipeline")
@@ -104,6 +171,8 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         rows.append(info("baseline: claims/s", baseline.get("claims_per_s"), "claims/s"))
     if pipeline and baseline:
         rows.append(at_least("pipeline / baseline", results.get("ratio_to_baseline"), "x", 30))
+    rows.extend(_cpu_rows(results))
+    rows.extend(_ceiling_rows(results))
     for other in results.get("pipeline_variants", []):
         label = f"pipeline ({other['layout']}, {other['workers']} workers)"
         rows.append(info(f"{label}: claims/s", other.get("claims_per_s"), "claims/s"))
@@ -149,6 +218,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             info(f"{label}: generator CPU", 100 * http["generator_share_of_one_core"], "% core")
         )
         rows.append(info(f"{label}: CPU used by other processes", _other_load(http), "% machine"))
+    rows.extend(_http_comparison_rows(results))
     if baseline:
         rows.append(
             info("baseline: CPU used by other processes", _other_load(baseline), "% machine")

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from bench.baseline_run import BaselineOptions, run_baseline
+from bench.ceiling import capture_step, replay_step
 from bench.growth import preload
 from bench.http_load import HttpOptions, run_http
 from bench.infra import (
@@ -31,10 +32,11 @@ from bench.infra import (
     redis_version,
 )
 from bench.monitor import meminfo_kb
+from bench.observe import Observation
 from bench.pipeline import PipelineOptions, Target, highest_claim_id, run_pipeline
 from bench.report import figures, print_profiles, print_table, write_json
 from bench.verify import Verdict, verify_lifecycle
-from bench.world import World, build_world
+from bench.world import World, build_world, queued_claim
 from models.enums import ClaimStatus
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -78,7 +80,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add("--skip-pipeline", action="store_true", help="leave out the pipeline (for HTTP work)")
     add("--skip-http", action="store_true", help="leave out the HTTP phase")
+    add(
+        "--open-loop-seconds",
+        type=float,
+        default=15.0,
+        help="then POST /claims open loop at half the bare endpoint's req/s for S seconds "
+        "(0: skip)",
+    )
     add("--skip-baseline", action="store_true", help="leave out the baseline")
+    add(
+        "--ceiling-claims",
+        type=int,
+        default=20_000,
+        help="claims whose recorded statements are replayed for PostgreSQL's ceiling (0: skip)",
+    )
     add("--growth", action="store_true", help="also run with --growth-stored claims stored")
     add("--growth-stored", type=int, default=1_000_000, help="claims stored before the growth run")
     add("--workers", type=int, default=2, help="worker processes (W)")
@@ -180,6 +195,7 @@ class Run:
         }
         self.template = ""
         self.world: World | None = None
+        self.http_runs = 0
 
     def target(self, database: str, redis_index: RedisIndex) -> Target:
         base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
@@ -278,45 +294,144 @@ class Run:
             )
 
     def http(self, redis_index: RedisIndex) -> None:
-        assert self.world is not None
         runs = self.results.setdefault("http", [])
         for server_workers in self.args.http_workers:
             for client in self.args.http_client:
-                database = self.databases.create("http", template=self.template)
-                target = self.target(database, redis_index)
-                tag = f"http{len(runs)}"
-                options = HttpOptions(
-                    requests=self.args.http_requests,
-                    concurrency=self.args.http_concurrency,
-                    server_workers=server_workers,
-                    client=client,
-                    profile=self.args.profile,
+                runs.append(self.http_run(redis_index, server_workers, client))
+        workers, client = self.args.http_workers[0], self.args.http_client[0]
+        bare = self.http_run(redis_index, workers, client, app="bare")
+        self.results["http_bare"] = bare
+        ours = runs[0] if runs else None
+        if ours and bare.get("requests_per_s"):
+            self.results["http_ratio_to_bare"] = round(
+                ours["requests_per_s"] / bare["requests_per_s"], 2
+            )
+        if self.args.open_loop_seconds > 0 and bare.get("requests_per_s"):
+            rate = bare["requests_per_s"] / 2
+            self.results["http_open_loop"] = self.http_run(
+                redis_index,
+                workers,
+                client,
+                rate=rate,
+                requests=max(100, int(rate * self.args.open_loop_seconds)),
+            )
+
+    def http_run(
+        self,
+        redis_index: RedisIndex,
+        server_workers: int,
+        client: str,
+        *,
+        app: str = "product",
+        rate: float = 0.0,
+        requests: int | None = None,
+    ) -> dict[str, Any]:
+        """One HTTP run on a fresh clone: closed loop at --http-concurrency, or open loop at
+        ``rate`` requests/s (64 connections); verified, then the clone is dropped."""
+        assert self.world is not None
+        database = self.databases.create("http", template=self.template)
+        target = self.target(database, redis_index)
+        tag = f"http{self.http_runs}"
+        self.http_runs += 1
+        options = HttpOptions(
+            requests=requests or self.args.http_requests,
+            concurrency=64 if rate else self.args.http_concurrency,
+            server_workers=server_workers,
+            client=client,
+            profile=self.args.profile and not rate,
+            app=app,
+            rate=rate,
+        )
+        try:
+            result = run_http(target, self.world, options, tag=tag, today=self.today)
+        except BenchError as error:
+            return {**options.__dict__, "error": str(error)}
+        shape = f"open loop at {rate:,.0f}/s" if rate else f"c={options.concurrency}"
+        console.print(
+            f"  {app}, {server_workers} uvicorn workers, {client}, {shape}: "
+            f"{result['requests_per_s']:,} req/s, p99 {result['latency']['p99_ms']} ms, "
+            f"{result['errors_non_202']} non-202, generator "
+            f"{100 * result['generator_share_of_one_core']:.0f}% of a core"
+        )
+        with self.postgres.connect(database) as conn:
+            if app == "bare":
+                row = conn.execute("SELECT count(*) FROM plan.claims").fetchone()
+                stored = int(row[0]) if row else 0
+                expected = result["accepted_202"] + result["warmup_statuses"].get("202", 0)
+                if stored != expected:
+                    self.errors.append(f"http bare: {stored} claims stored, {expected} accepted")
+                result["claims_stored"] = stored
+            else:
+                verdict = verify_lifecycle(
+                    conn,
+                    scope=f"http {server_workers}w {client} {shape}",
+                    prefix=tag,
+                    expected=result["accepted_202"],
+                    final=ClaimStatus.SUBMITTED,
+                    transitions=1,
+                    relayed=False,
                 )
-                try:
-                    result = run_http(target, self.world, options, tag=tag, today=self.today)
-                except BenchError as error:
-                    runs.append({**options.__dict__, "error": str(error)})
-                    raise
-                console.print(
-                    f"  {server_workers} uvicorn workers, {client}: "
-                    f"{result['requests_per_s']:,} req/s, p99 {result['latency']['p99_ms']} ms, "
-                    f"{result['errors_non_202']} non-202, generator "
-                    f"{100 * result['generator_share_of_one_core']:.0f}% of a core"
-                )
-                with self.postgres.connect(database) as conn:
-                    verdict = verify_lifecycle(
-                        conn,
-                        scope=f"http {server_workers}w {client}",
-                        prefix=tag,
-                        expected=result["accepted_202"],
-                        final=ClaimStatus.SUBMITTED,
-                        transitions=1,
-                        relayed=False,
-                    )
                 self.verdicts.append(verdict)
                 result["verification"] = verdict.as_json()
-                runs.append(result)
-                self.databases.drop(database)
+        self.databases.drop(database)
+        return result
+
+    def ceiling(self) -> None:
+        """PostgreSQL alone: the ingest path's statements, recorded then replayed (ceiling.py)."""
+        assert self.world is not None
+        claims = [
+            queued_claim(self.world, seq, tag="ceil", today=self.today)
+            for seq in range(self.args.ceiling_claims)
+        ]
+        base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+        env = {
+            **base_env,
+            "DATABASE_SSL": "false",
+            "BROKER_URL": self.broker_url,
+            **dict(self.args.overrides),
+        }
+        scratch = self.databases.create("capture", template=self.template)
+        recording, captured_s = capture_step(
+            sys.executable,
+            {**env, "DATABASE_URL": self.postgres.url(scratch)},
+            claims,
+            self.workdir,
+            self.args.message_claims,
+        )
+        self.databases.drop(scratch)
+        database = self.databases.create("ceiling", template=self.template)
+        observation = Observation.start(
+            self.postgres.conninfo(), database, {}, workdir=self.workdir, profile=False
+        )
+        try:
+            result = replay_step(
+                sys.executable,
+                {**env, "DATABASE_URL": self.postgres.url(database)},
+                recording,
+                self.postgres.conninfo(database),
+                self.args.workers,
+            )
+        finally:
+            observation.stop()
+        result["capture_seconds"] = round(captured_s, 1)
+        result["connections"] = self.args.workers
+        result.update(observation.report())
+        with self.postgres.connect(database) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM plan.claims WHERE decided_at IS NOT NULL"
+            ).fetchone()
+        result["decided_claims_stored"] = int(row[0]) if row else 0
+        if result["decided_claims_stored"] != len(claims):
+            self.errors.append(
+                f"ceiling: {result['decided_claims_stored']} of {len(claims)} claims decided"
+            )
+        console.print(
+            f"  PostgreSQL alone: {result['claims_per_s']:,} claims/s from "
+            f"{self.args.workers} connections ({result['statements_per_transaction']} "
+            f"statements per {self.args.message_claims}-claim transaction)"
+        )
+        self.results["ceiling"] = result
+        self.databases.drop(database)
 
     def baseline(self, redis_index: RedisIndex) -> None:
         assert self.world is not None
@@ -399,6 +514,8 @@ class Run:
             if self.world is not None:
                 if not self.args.skip_pipeline:
                     self.phase("pipeline", lambda: self.pipeline(pipeline_redis))
+                if self.args.ceiling_claims > 0:
+                    self.phase("ceiling", self.ceiling)
                 if not self.args.skip_http:
                     self.phase("http", lambda: self.http(pipeline_redis))
                 if not self.args.skip_baseline:

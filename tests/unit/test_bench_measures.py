@@ -134,3 +134,47 @@ def test_targets_are_marked_against_their_bounds() -> None:
 
 def test_a_result_without_phases_has_no_figures() -> None:
     assert figures({}) == []
+
+
+def test_cpu_per_transition_counts_the_service_and_its_backends_only() -> None:
+    from bench.report import cpu_per_transition_ms
+
+    phase = {
+        "claims": 1000,
+        "cpu": {
+            "cpu_seconds": {
+                "worker 0": 0.9,
+                "relay": 0.1,
+                "postgres backends (bench databases)": 0.5,
+                "postgres (all processes, shared server)": 9.0,
+                "everything else on the machine": 50.0,
+            }
+        },
+    }
+    assert cpu_per_transition_ms(phase) == 0.5  # 1.5 s over 3,000 transitions
+    assert cpu_per_transition_ms({"claims": 10, "cpu": {}}) is None
+
+
+def test_the_pipeline_is_reported_as_a_share_of_postgresql_alone() -> None:
+    results = {
+        "pipeline": {
+            "claims_per_s": 2500.0,
+            "layout": "prefork",
+            "workers": 2,
+            "latency_enqueue_to_decision": {"p50_ms": 1, "p99_ms": 2},
+            "latency_submit_to_decision": {"p99_ms": 1},
+        },
+        "ceiling": {"claims_per_s": 10000.0, "connections": 2},
+        "http_bare": {"requests_per_s": 1000.0, "concurrency": 32, "latency": {"p99_ms": 20}},
+        "http_ratio_to_bare": 1.6,
+        "http_open_loop": {
+            "open_loop_rate": 500.0,
+            "requests_per_s": 499.0,
+            "latency": {"p99_ms": 25.0},
+            "errors_non_202": 0,
+        },
+    }
+    rows = {row.name: row for row in figures(results)}
+    assert rows["pipeline / PostgreSQL alone"].value == 25.0
+    assert rows["POST /claims / bare endpoint"].passed is True
+    assert rows["POST /claims open loop at 500 req/s (half bare): p99"].passed is True
