@@ -240,7 +240,7 @@ def _record(
             "name": name,
             "destination": name,
             "claim_id": claim.id,
-            "payload": payload,
+            "payload": {"items": [item]},
         },
     )
 
