@@ -91,14 +91,20 @@ def _other_load(phase: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-_SERVICE_CPU = ("worker ", "baseline worker ", "relay", "postgres backends (bench databases)")
+_SERVICE_CPU = (
+    "worker ",
+    "baseline worker ",
+    "relay",
+    "uvicorn",
+    "postgres backends (bench databases)",
+)
 
 
 def cpu_per_transition_ms(phase: dict[str, Any], transitions_per_claim: int = 3) -> float | None:
     """CPU of the service's processes and their PostgreSQL backends per transition, in ms."""
     seconds = phase.get("cpu", {}).get("cpu_seconds", {})
     used = sum(float(v) for k, v in seconds.items() if k.startswith(_SERVICE_CPU))
-    claims = int(phase.get("claims") or 0)
+    claims = int(phase.get("claims") or phase.get("requests") or 0)
     if not used or not claims:
         return None
     return round(1000 * used / (claims * transitions_per_claim), 3)
@@ -132,6 +138,17 @@ def _cpu_rows(results: dict[str, Any]) -> list[Figure]:
             rows.append(
                 info(f"{label}: CPU per transition (service + its PG backends)", value, "ms")
             )
+    per = results.get("cpu_per_transition_ms", {})
+    if per.get("pipeline") and per.get("baseline"):
+        ratio = round(per["baseline"] / per["pipeline"], 1)
+        results["cpu_ratio_to_baseline"] = ratio
+        rows.append(info("baseline / pipeline, CPU per transition (less load-sensitive)", ratio, "x"))
+    for key, label in (("http", "POST /claims"), ("http_bare", "bare endpoint")):
+        phase = results.get(key)
+        phase = phase[0] if isinstance(phase, list) and phase else phase
+        if isinstance(phase, dict) and "cpu" in phase:
+            value = cpu_per_transition_ms(phase, 1)
+            rows.append(info(f"{label}: CPU per request (uvicorn + its PG backends)", value, "ms"))
     return rows
 
 
