@@ -142,7 +142,9 @@ def _cpu_rows(results: dict[str, Any]) -> list[Figure]:
     if per.get("pipeline") and per.get("baseline"):
         ratio = round(per["baseline"] / per["pipeline"], 1)
         results["cpu_ratio_to_baseline"] = ratio
-        rows.append(info("baseline / pipeline, CPU per transition (less load-sensitive)", ratio, "x"))
+        rows.append(
+            info("baseline / pipeline, CPU per transition (less load-sensitive)", ratio, "x")
+        )
     for key, label in (("http", "POST /claims"), ("http_bare", "bare endpoint")):
         phase = results.get(key)
         phase = phase[0] if isinstance(phase, list) and phase else phase
