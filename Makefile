@@ -1,6 +1,9 @@
-# Plan Service. `make demo` runs the main job end to end; `make test` runs every test.
-# Both find PostgreSQL and Redis (DATABASE_URL / BROKER_URL, else the defaults on
-# 127.0.0.1), or start private ones (scripts/services.sh), installing them when missing.
+# Plan Service. `make up` runs the service (every Procfile process, in the foreground);
+# `make demo` runs the main job end to end; `make test` runs every test.
+# They find PostgreSQL and the broker (DATABASE_URL / BROKER_URL from the environment or .env,
+# else the defaults on 127.0.0.1; BROKER=rabbitmq for RabbitMQ), or start private ones
+# (scripts/services.sh), installing them when missing. A configured URL where nothing answers
+# stops with a message. VENV=/path/to/venv uses another virtual environment.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -8,9 +11,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SERVICES = eval "$$(bash scripts/services.sh env)"; export DATABASE_SSL=$${DATABASE_SSL:-false}
+export VENV
+SERVICES = envs="$$(bash scripts/services.sh env)"; eval "$$envs"
 
-.PHONY: install test lint typecheck unit demo seed migrate bench token diagram services services-stop clean
+.PHONY: install up test lint typecheck unit demo seed migrate bench drill token diagram services services-stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,13 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit -q
 
+up: install
+	bash scripts/up.sh
+
+# The tests never read a developer's .env (ENV_FILE empty), and run on Redis, then the
+# lifecycle and chaos tests again on a private RabbitMQ node (scripts/test.sh).
 test: install
-	$(SERVICES); bash scripts/test.sh
+	export ENV_FILE=; $(SERVICES); bash scripts/test.sh
 
 migrate: install
 	$(SERVICES); $(BIN)/alembic upgrade head
@@ -43,6 +52,11 @@ demo: install
 
 bench: install
 	$(SERVICES); $(BIN)/python -m bench $(BENCH_ARGS)
+
+# Recovery after a worker SIGKILL: BROKER=redis|rabbitmq, DRILL_ARGS="--claims 2000".
+BROKER ?= redis
+drill: install
+	$(SERVICES); $(BIN)/python -m bench.recovery --broker $(BROKER) $(DRILL_ARGS)
 
 ROLE ?= member
 SUB ?= seed-user-1

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis
 from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -71,19 +70,12 @@ def _request_schemas() -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
-    broker = redis.Redis.from_url(
-        settings.broker_url.get_secret_value(),
-        socket_connect_timeout=operations.PROBE_TIMEOUT_S,
-        socket_timeout=operations.PROBE_TIMEOUT_S,
-    )
-
     intake = ClaimIntake(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         intake.close()
-        broker.close()
 
     app = PlanApi(
         title="Plan Service",
@@ -92,7 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.broker = broker
     app.state.intake = intake
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)

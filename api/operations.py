@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import psycopg
-import redis
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from kombu import Connection
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -46,11 +46,20 @@ def _database_answers(settings: Settings) -> bool:
     return True
 
 
-def _broker_answers(broker: redis.Redis[bytes]) -> bool:
+def _broker_answers(settings: Settings) -> bool:
+    """Whatever the broker (Redis, RabbitMQ): kombu opens a connection and a channel (Redis:
+    a PING; RabbitMQ: the AMQP handshake), once, within the probe's timeout."""
     try:
-        return bool(broker.ping())
-    except (redis.RedisError, OSError):
+        with Connection(
+            settings.broker_url.get_secret_value(),
+            connect_timeout=PROBE_TIMEOUT_S,
+            transport_options={"socket_timeout": PROBE_TIMEOUT_S, "max_retries": 0},
+        ) as connection:
+            connection.ensure_connection(max_retries=0, timeout=PROBE_TIMEOUT_S)
+            connection.default_channel  # noqa: B018 - opening it is the probe
+    except Exception:
         return False
+    return True
 
 
 @router.get(
@@ -59,9 +68,9 @@ def _broker_answers(broker: redis.Redis[bytes]) -> bool:
     summary="The database and the broker answer",
     responses=error_responses(503),
 )
-def ready(request: Request, settings: AppSettings) -> Readiness | JSONResponse:
+def ready(settings: AppSettings) -> Readiness | JSONResponse:
     database = _database_answers(settings)
-    broker = _broker_answers(request.app.state.broker)
+    broker = _broker_answers(settings)
     if database and broker:
         return Readiness(status="ready", database="ok", broker="ok")
     state = {True: "ok", False: "unavailable"}

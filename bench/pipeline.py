@@ -95,12 +95,10 @@ def start_workers(
     processes: Processes, *, app: str, queues: str, workers: int, layout: str, name: str
 ) -> list[Process]:
     if layout == "prefork":
-        argvs = [
-            celery_worker_argv(app, queues, node=f"{name}@%h", pool="prefork", concurrency=workers)
-        ]
+        argvs = [celery_worker_argv(queues, node=f"{name}@%h", concurrency=workers, app=app)]
     elif layout == "solo":
         argvs = [
-            celery_worker_argv(app, queues, node=f"{name}{i}@%h", pool="solo", concurrency=1)
+            celery_worker_argv(queues, node=f"{name}{i}@%h", concurrency=1, pool="solo", app=app)
             for i in range(workers)
         ]
     else:

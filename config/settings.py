@@ -1,13 +1,17 @@
-"""Every knob of the Plan Service, read once from the environment.
+"""Every knob of the Plan Service, read once from the environment and the ``.env`` file.
 
 Nothing else in the code base reads ``os.environ``. A bad value stops start-up with a message
 naming the variable (pydantic-settings reports the field, which is the variable's name).
+``get_settings()`` also reads the project's ``.env`` (``make up`` writes it); a variable set in
+the environment wins over the file. ``ENV_FILE`` names another file, or none when empty.
 """
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
@@ -15,6 +19,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"
+PROJECT_ENV_FILE = Path(__file__).resolve().parents[1] / ".env"
+# Between the longest a task may hold a Redis message and its redelivery to another worker.
+VISIBILITY_MARGIN_S = 30
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 
 
 class Settings(BaseSettings):
@@ -42,7 +50,8 @@ class Settings(BaseSettings):
 
     # Broker.
     broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    broker_visibility_timeout_s: int = Field(300, ge=30)
+    # Redis only; unset: derived from the task time limit and the retry backoff cap.
+    broker_visibility_timeout_s: int | None = Field(None, ge=30)
     events_exchange: str = "plan.events"
     events_queue: str = "events"
 
@@ -51,6 +60,7 @@ class Settings(BaseSettings):
     worker_prefetch_multiplier: int = Field(4, ge=1)
     task_max_retries: int = Field(5, ge=0)
     task_retry_backoff_max_s: int = Field(60, ge=1)
+    task_time_limit_s: int = Field(60, ge=10, le=3600)
     batch_size: int = Field(500, ge=1, le=5000)
 
     # Relay and sweeper.
@@ -92,10 +102,21 @@ class Settings(BaseSettings):
 
     @field_validator("broker_url", mode="after")
     @classmethod
-    def _broker_is_redis(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("redis://", "rediss://")):
-            raise ValueError("BROKER_URL must be a redis:// or rediss:// URL")
+    def _broker_is_redis_or_rabbitmq(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(BROKER_SCHEMES):
+            raise ValueError("BROKER_URL must be a redis://, rediss://, amqp:// or amqps:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_a_held_message(self) -> Settings:
+        configured = self.broker_visibility_timeout_s
+        if configured is not None and configured <= self.longest_hold_s:
+            raise ValueError(
+                f"BROKER_VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S + "
+                f"TASK_RETRY_BACKOFF_MAX_S ({self.longest_hold_s} s), or Redis hands a message "
+                "still being worked on to a second worker"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
@@ -127,11 +148,42 @@ class Settings(BaseSettings):
         )
 
     @property
+    def broker_is_rabbitmq(self) -> bool:
+        return self.broker_url.get_secret_value().startswith(("amqp://", "amqps://"))
+
+    @property
+    def task_soft_time_limit_s(self) -> int:
+        """The task is told to stop (SoftTimeLimitExceeded) a sixth before it is killed."""
+        return self.task_time_limit_s - max(1, self.task_time_limit_s // 6)
+
+    @property
+    def longest_hold_s(self) -> int:
+        """The longest a worker holds one Redis message unacknowledged: a retry waits up to
+        the backoff cap in the worker (Redis has no delayed delivery), then runs up to the
+        time limit."""
+        return self.task_time_limit_s + self.task_retry_backoff_max_s
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """When Redis gives a dead worker's unacknowledged messages to another worker."""
+        if self.broker_visibility_timeout_s is not None:
+            return self.broker_visibility_timeout_s
+        return self.longest_hold_s + VISIBILITY_MARGIN_S
+
+    @property
     def sslmode(self) -> str:
         """``require`` unless DATABASE_SSL is false; a URL's own sslmode wins over this."""
         return "require" if self.database_ssl else "disable"
 
 
+def env_file() -> Path | None:
+    """The dotenv file settings read: ENV_FILE, else the project's ``.env``; none if empty."""
+    chosen = os.environ.get("ENV_FILE")
+    if chosen is None:
+        return PROJECT_ENV_FILE
+    return Path(chosen) if chosen else None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings(_env_file=env_file())

@@ -10,20 +10,14 @@ any accepted claim was lost or got stuck.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,15 +25,25 @@ from typing import Any
 
 import httpx
 import psycopg
-import redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from config.settings import DEVELOPMENT_JWT_SECRET, Settings
+from config.settings import Settings, get_settings
+from devtools.brokers import RedisIndex, broker_kind, hold_redis_index
+from devtools.processes import (
+    ROOT,
+    Processes,
+    celery_worker_argv,
+    free_port,
+    inherited_environment,
+    python_argv,
+    running,
+    wait_until,
+)
+from storage.engine import database_url as configured_database_url
 
-ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = ("seed-user-1", "seed-user-2", "seed-user-3")
 REVIEWER = "seed-reviewer-1"
 DEMO_DATABASE = "plan_demo"
@@ -47,77 +51,109 @@ DEMO_REDIS_DB = 9
 console = Console(width=120)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Stack:
-    """The processes the demo starts, stopped in reverse order whatever happens."""
-
-    env: dict[str, str]
-    logs: Path
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append((name, process))
-
-    def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for _, process in reversed(self.processes):
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-
-    def check_alive(self) -> None:
-        for name, process in self.processes:
-            if process.poll() is not None:
-                raise SystemExit(
-                    f"{name} exited with {process.returncode}; see {self.logs / (name + '.log')}"
-                )
-
-
-def wait_for(probe: Any, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if probe():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def prepare_database(admin_url: str) -> str:
-    url = make_url(admin_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+def prepare_database(settings: Settings) -> str:
+    """A fresh ``plan_demo`` database beside the configured one; returns its URL."""
+    url = make_url(settings.sqlalchemy_url)
+    conninfo = (
+        configured_database_url(settings).set(drivername="postgresql").render_as_string(False)
+    )
     with psycopg.connect(conninfo, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     return url.set(database=DEMO_DATABASE).render_as_string(hide_password=False)
 
 
-def own_broker(broker_url: str) -> str:
-    base = broker_url.rsplit("/", 1)[0] if broker_url.count("/") > 2 else broker_url
-    demo_url = f"{base}/{DEMO_REDIS_DB}"
-    redis.Redis.from_url(demo_url).flushdb()
-    return demo_url
+def own_broker(settings: Settings) -> tuple[str, RedisIndex | None]:
+    """Redis: a database index of the demo's own (locked, flushed); RabbitMQ: the URL given."""
+    url = settings.broker_url.get_secret_value()
+    if broker_kind(url) == "rabbitmq":
+        return url, None
+    held = hold_redis_index(url, (DEMO_REDIS_DB,))
+    return held.url, held
+
+
+def demo_environment(
+    settings: Settings, database_url: str, broker_url: str, logs: Path, ports: tuple[int, int]
+) -> dict[str, str]:
+    """Everything the demo's processes read, built from the settings (no .env, no os.environ)."""
+    web_port, flower_port = ports
+    metrics_dir = logs / "metrics"
+    metrics_dir.mkdir()
+    return {
+        **inherited_environment(),
+        "ENV_FILE": "",
+        "DATABASE_URL": database_url,
+        "DATABASE_SSL": str(settings.database_ssl).lower(),
+        "BROKER_URL": broker_url,
+        "ENVIRONMENT": "development",
+        "JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value(),
+        "FLOWER_PORT": str(flower_port),
+        "SWEEPER_INTERVAL_S": "5",
+        "SWEEPER_STALE_AFTER_S": "10",
+        "PORT": str(web_port),
+        # Every process of the demo writes its metrics here; /metrics shows them together.
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+
+
+def migrate_and_seed(env: dict[str, str]) -> None:
+    for argv, done in (
+        (python_argv("-m", "alembic", "upgrade", "head"), "migrated: alembic upgrade head"),
+        (python_argv("-m", "devtools.seed"), ""),
+    ):
+        completed = subprocess.run(
+            argv, cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        )
+        console.print(done or completed.stdout.strip())
+
+
+def start_stack(processes: Processes, web_port: int, logs: Path) -> None:
+    processes.start(
+        "web",
+        python_argv(
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:app_factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(web_port),
+            "--no-access-log",
+        ),
+    )
+    processes.start(
+        "worker",
+        celery_worker_argv(
+            None,
+            node=f"demo-{uuid.uuid4().hex[:6]}@%h",
+            concurrency=2,
+        ),
+    )
+    processes.start("relay", python_argv("-m", "worker.cli", "relay"))
+    processes.start(
+        "beat",
+        python_argv(
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(logs / "beat-schedule"),
+        ),
+    )
+    processes.start("flower", python_argv("-m", "worker.cli", "flower"))
+
+
+def web_ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/ready", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class Client:
@@ -225,118 +261,33 @@ def owed_steps(database_url: str) -> int:
 
 
 def run(claims: int) -> int:
-    admin_url = os.environ.get(
-        "DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    broker_url = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
-    database_url = prepare_database(admin_url)
-    broker = own_broker(broker_url)
+    settings = get_settings()
+    database_url = prepare_database(settings)
+    broker, held = own_broker(settings)
     web_port, flower_port = free_port(), free_port()
     logs = Path(tempfile.mkdtemp(prefix="plan-demo-"))
-    metrics_dir = logs / "metrics"
-    metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DATABASE_SSL": os.environ.get("DATABASE_SSL", "false"),
-        "BROKER_URL": broker,
-        "ENVIRONMENT": "development",
-        "JWT_SECRET": os.environ.get("JWT_SECRET", DEVELOPMENT_JWT_SECRET),
-        "FLOWER_PORT": str(flower_port),
-        "SWEEPER_INTERVAL_S": "5",
-        "SWEEPER_STALE_AFTER_S": "10",
-        "PORT": str(web_port),
-        # Every process of the demo writes its metrics here; /metrics shows them together.
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    settings = Settings.model_validate({"jwt_secret": env["JWT_SECRET"]})
+    env = demo_environment(settings, database_url, broker, logs, (web_port, flower_port))
 
     console.rule("[bold]Plan Service demo")
     console.print(f"database {make_url(database_url).render_as_string()}  broker {broker}")
     console.print(f"logs in {logs}")
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    console.print("migrated: alembic upgrade head")
-    seeded = subprocess.run(
-        [sys.executable, "-m", "devtools.seed"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    console.print(seeded.stdout.strip())
-
-    stack = Stack(env, logs)
-    with ExitStack() as cleanup:
-        cleanup.callback(stack.stop)
-        stack.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.app:app_factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(web_port),
-                "--no-access-log",
-            ],
-        )
-        stack.start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "worker",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"demo-{uuid.uuid4().hex[:6]}@%h",
-            ],
-        )
-        stack.start("relay", [sys.executable, "-m", "worker.cli", "relay"])
-        stack.start(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(logs / "beat-schedule"),
-            ],
-        )
-        stack.start("flower", [sys.executable, "-m", "worker.cli", "flower"])
-        base_url = f"http://127.0.0.1:{web_port}"
-        console.print(f"web {base_url}/docs   Flower http://127.0.0.1:{flower_port}")
-        wait_for(
-            lambda: httpx.get(f"{base_url}/ready").status_code == 200,
-            timeout=60,
-            what="the web process",
-        )
-        stack.check_alive()
-        client = Client(base_url, settings)
-        return drive(client, stack, database_url, claims, flower_port)
+    try:
+        migrate_and_seed(env)
+        with running(logs, env) as processes:
+            start_stack(processes, web_port, logs)
+            base_url = f"http://127.0.0.1:{web_port}"
+            console.print(f"web {base_url}/docs   Flower http://127.0.0.1:{flower_port}")
+            wait_until(lambda: web_ready(base_url), timeout=60, what="the web process")
+            processes.check_alive()
+            client = Client(base_url, settings)
+            flower = Flower(flower_port, settings)
+            return drive(client, processes, database_url, claims, flower)
+    finally:
+        if held is not None:
+            held.release()
 
 
-def drive(client: Client, stack: Stack, database_url: str, count: int, flower_port: int) -> int:
+def drive(client: Client, stack: Processes, database_url: str, count: int, flower: Flower) -> int:
     enrolments = {
         member: client.call(member, "GET", "/me/plans").json()["items"] for member in MEMBERS
     }
@@ -384,7 +335,7 @@ def drive(client: Client, stack: Stack, database_url: str, count: int, flower_po
                 break
             time.sleep(0.3)
     elapsed = time.monotonic() - started
-    return report(client, database_url, accepted, answers, reviewed, elapsed, flower_port)
+    return report(client, database_url, accepted, answers, reviewed, elapsed, flower)
 
 
 def review_queue(client: Client) -> list[dict[str, Any]]:
@@ -473,7 +424,7 @@ def report(
     answers: Counter[str],
     reviewed: Counter[str],
     elapsed: float,
-    flower_port: int,
+    flower: Flower,
 ) -> int:
     statuses = count_by_status(database_url)
     table = Table(title="Claims per status")
@@ -501,8 +452,8 @@ def report(
     show_audit_trail(client, database_url)
     show_metrics(client)
     console.print(
-        f"Flower: http://127.0.0.1:{flower_port} (basic auth from FLOWER_BASIC_AUTH) "
-        f"saw {flower_task_count(flower_port)} tasks; it stops with the demo"
+        f"Flower: http://127.0.0.1:{flower.port} (basic auth from FLOWER_BASIC_AUTH) "
+        f"saw {flower.task_count()} tasks; it stops with the demo"
     )
 
     lost = len(accepted) - sum(statuses.values())
@@ -514,15 +465,25 @@ def report(
     return 0
 
 
-def flower_task_count(port: int) -> int | str:
-    user, _, password = os.environ.get("FLOWER_BASIC_AUTH", "admin:admin").partition(":")
-    try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/api/tasks", auth=(user, password), timeout=5)
-        return (
-            len(answer.json()) if answer.status_code == 200 else f"no answer ({answer.status_code})"
-        )
-    except (httpx.HTTPError, ValueError):
-        return "no answer"
+class Flower:
+    """Flower's HTTP API, with the credentials of the settings."""
+
+    def __init__(self, port: int, settings: Settings) -> None:
+        self.port = port
+        user, _, password = settings.flower_basic_auth.get_secret_value().partition(":")
+        self.auth = (user, password)
+
+    def task_count(self) -> int | str:
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{self.port}/api/tasks", auth=self.auth, timeout=5)
+        except httpx.HTTPError:
+            return "no answer"
+        if answer.status_code != 200:
+            return f"no answer ({answer.status_code})"
+        try:
+            return len(answer.json())
+        except ValueError:
+            return "no answer"
 
 
 def show_metrics(client: Client) -> None:

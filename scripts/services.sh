@@ -11,13 +11,20 @@
 # `eval "$(bash scripts/services.sh env)"` itself fails instead of silently evaluating
 # nothing.
 #
-# Resolution order, for each of PostgreSQL and Redis:
-#   1. the configured URL ($DATABASE_URL / $BROKER_URL) or the default
-#      (postgresql+psycopg://postgres@127.0.0.1:5432/postgres, redis://127.0.0.1:6379/0),
-#      if a server answers there;
-#   2. otherwise a private server started by this script (reused if already running):
+# Resolution order, for each of PostgreSQL and the broker:
+#   1. the configured URL ($DATABASE_URL / $BROKER_URL from the environment, else from the
+#      project's .env, or $ENV_FILE's; ENV_FILE= reads none) if a server answers there; a
+#      configured URL where nothing answers stops with a message naming the variable (unless it
+#      is the private server this script started before, which it starts again);
+#   2. with nothing configured, the default (postgresql+psycopg://postgres@127.0.0.1:5432/plan,
+#      redis://127.0.0.1:6379/0, or with BROKER=rabbitmq amqp://guest:guest@127.0.0.1:5672//)
+#      if a server answers there, the database created when missing;
+#   3. otherwise a private server started by this script (reused if already running):
 #        PostgreSQL: a cluster created with initdb (-A trust -U postgres), port 55432+
 #        Redis:      redis-server --daemonize yes, port 56379+, no persistence
+#        RabbitMQ:   rabbitmq-server with its own node name, ports and data dir, port 56672+
+#   DATABASE_SSL=false is printed too when the database is on this machine and DATABASE_SSL
+#   is not configured (the settings' default, on, is for remote hosts).
 #      Missing server binaries are installed with apt-get when running as root on
 #      Debian/Ubuntu; otherwise the script fails with instructions.
 #
@@ -40,10 +47,13 @@ set -euo pipefail
 # EOF forever), fd 8 (the lock) or anything else we inherited: see `detached`.
 exec 3>&1 1>&2
 
-readonly DEFAULT_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# The one development database, the settings' DATABASE_NAME default too.
+readonly DEFAULT_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/plan"
 readonly DEFAULT_BROKER_URL="redis://127.0.0.1:6379/0"
+readonly DEFAULT_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:5672//"
 readonly PG_PORT_BASE=55432
 readonly REDIS_PORT_BASE=56379
+readonly RABBITMQ_PORT_BASE=56672
 readonly PORT_SCAN_SPAN=100
 readonly START_TIMEOUT="${SERVICES_START_TIMEOUT:-60}"
 
@@ -100,6 +110,11 @@ parse_url() {
     U_PORT="${BASH_REMATCH[8]}"
     U_PATH="${BASH_REMATCH[10]}"
     U_QUERY="${BASH_REMATCH[11]}"
+}
+
+# redact_url URL: the URL without its password, for messages.
+redact_url() {
+    printf '%s' "$1" | sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#'
 }
 
 # ---------------------------------------------------------------------------------------
@@ -413,7 +428,23 @@ pg_ensure_database() {
     fi
 }
 
+# pg_create_database HOST PORT USER PASS DB: create DB on a server we can log in to.
+pg_create_database() {
+    local psql
+    psql="$(pg_client psql)" || return 1
+    log "creating database '$5' on $1:$2"
+    PGPASSWORD="$4" PGCONNECT_TIMEOUT=5 "$psql" -X -w -q -h "$1" -p "$2" -U "$3" -d postgres \
+        -v ON_ERROR_STOP=1 -v db="$5" <<<'CREATE DATABASE :"db"' >/dev/null
+}
+
+# is_recorded_private HOST PORT NAME: HOST:PORT is the private server NAME we started before.
+is_recorded_private() {
+    [[ "$1" == "127.0.0.1" || "$1" == "localhost" ]] || return 1
+    [[ -f "$LOCAL_DIR/$3.port" && "$(<"$LOCAL_DIR/$3.port")" == "$2" ]]
+}
+
 RESOLVED_DATABASE_URL=""
+RESOLVED_DATABASE_HOST=""
 resolve_database() {
     local configured="${DATABASE_URL:-}" url
     url="${configured:-$DEFAULT_DATABASE_URL}"
@@ -424,12 +455,17 @@ resolve_database() {
     esac
     local host="${U_HOST:-127.0.0.1}" port="${U_PORT:-5432}" user="${U_USER:-postgres}"
     local pass="$U_PASS" db="${U_PATH:-postgres}"
+    RESOLVED_DATABASE_HOST="$host"
 
     if pg_probe_ready "$host" "$port"; then
         local rc=0
         pg_login_ok "$host" "$port" "$user" "$pass" "$db" || rc=$?
+        if [[ "$rc" -ne 0 && "$rc" -ne 2 ]] && pg_login_ok "$host" "$port" "$user" "$pass" postgres &&
+            pg_create_database "$host" "$port" "$user" "$pass" "$db"; then
+            rc=0
+        fi
         if [[ "$rc" -eq 0 || "$rc" -eq 2 ]]; then
-            log "PostgreSQL answers at $host:$port; using it"
+            log "PostgreSQL answers at $host:$port; using it (database '$db')"
             RESOLVED_DATABASE_URL="$url"
             return 0
         fi
@@ -439,6 +475,10 @@ resolve_database() {
         fi
         log "PostgreSQL at $host:$port answers but refuses '$user' without a password" \
             "(e.g. the Debian package's own cluster); using a private cluster instead"
+    elif [[ -n "$configured" ]] && ! is_recorded_private "$host" "$port" pg; then
+        die "DATABASE_URL=$(redact_url "$url") is set but no PostgreSQL answers at $host:$port." \
+            "Start that server, fix DATABASE_URL (environment or .env), or unset it to use" \
+            "the default (127.0.0.1:5432, else a private server)."
     else
         log "no PostgreSQL answers at $host:$port"
     fi
@@ -456,6 +496,7 @@ resolve_database() {
     local scheme="$U_SCHEME"
     [[ "$scheme" == "postgres" ]] && scheme=postgresql
     RESOLVED_DATABASE_URL="${scheme}://postgres@127.0.0.1:${pport}/${db}${U_QUERY}"
+    RESOLVED_DATABASE_HOST=127.0.0.1
 }
 
 pg_stop_private() {
@@ -591,19 +632,180 @@ redis_kill_private() {
     rm -f "$REDIS_PIDFILE"
 }
 
+# ---------------------------------------------------------------------------------------
+# RabbitMQ
+
+readonly RABBITMQ_DIR="$RUNTIME_DIR/rabbitmq"
+readonly RABBITMQ_PIDFILE="$LOCAL_DIR/rabbitmq.pid"
+readonly RABBITMQ_LOG="$LOCAL_DIR/rabbitmq.log"
+
+RABBITMQ_SERVER=""
+ensure_rabbitmq_binary() {
+    [[ -n "$RABBITMQ_SERVER" ]] && return 0
+    local candidate
+    for candidate in /usr/lib/rabbitmq/bin/rabbitmq-server "$(command -v rabbitmq-server || true)"; do
+        # Debian's /usr/sbin wrapper runs the system node as the rabbitmq user; the script
+        # under /usr/lib/rabbitmq/bin runs a node as whoever calls it.
+        if [[ -n "$candidate" && -x "$candidate" ]]; then
+            RABBITMQ_SERVER="$candidate"
+            return 0
+        fi
+    done
+    if apt_install rabbitmq-server; then
+        RABBITMQ_SERVER=""
+        ensure_rabbitmq_binary
+        return 0
+    fi
+    die "rabbitmq-server not found, and no RabbitMQ answers at the configured URL." \
+        "Install it (Debian/Ubuntu: 'sudo apt-get install rabbitmq-server'; macOS:" \
+        "'brew install rabbitmq') or point BROKER_URL at a running RabbitMQ."
+}
+
+# amqp_login_ok URL: a broker accepts a login there (kombu from the project's venv), or,
+# without the venv, at least speaks AMQP 0-9-1 on that port.
+amqp_login_ok() {
+    local py="$ROOT_DIR/${VENV:-.venv}/bin/python"
+    if [[ -x "$py" ]] && "$py" -c 'import kombu' >/dev/null 2>&1; then
+        with_timeout 10 "$py" - "$1" <<'PY' >/dev/null 2>&1
+import sys
+from kombu import Connection
+with Connection(sys.argv[1], connect_timeout=3) as connection:
+    connection.ensure_connection(max_retries=0, timeout=3)
+PY
+        return $?
+    fi
+    parse_url "$1" || return 1
+    with_timeout 5 bash -c '
+        exec 9<>"/dev/tcp/$1/$2" || exit 1
+        printf "AMQP\x00\x00\x09\x01" >&9
+        IFS= read -r -n 1 -d "" byte <&9 || exit 1
+        [[ "$byte" == $'"'"'\x01'"'"' ]]
+    ' _ "${U_HOST:-127.0.0.1}" "${U_PORT:-5672}" 2>/dev/null
+}
+
+rabbitmq_private_pid() {
+    [[ -f "$RABBITMQ_PIDFILE" ]] || return 1
+    local pid
+    pid="$(<"$RABBITMQ_PIDFILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    printf '%s' "$pid"
+}
+
+rabbitmq_private_url() { printf 'amqp://guest:guest@127.0.0.1:%s//' "$(<"$LOCAL_DIR/rabbitmq.port")"; }
+
+rabbitmq_private_running() {
+    [[ -f "$LOCAL_DIR/rabbitmq.port" ]] && rabbitmq_private_pid >/dev/null &&
+        amqp_login_ok "$(rabbitmq_private_url)"
+}
+
+rabbitmq_start_private() {
+    ensure_rabbitmq_binary
+    rabbitmq_kill_private
+    mkdir -p "$RABBITMQ_DIR"
+    local port dist
+    port=""
+    if [[ -f "$LOCAL_DIR/rabbitmq.port" ]]; then
+        port="$(<"$LOCAL_DIR/rabbitmq.port")"
+        port_free "$port" || port=""
+    fi
+    [[ -n "$port" ]] || port="$(first_free_port "$RABBITMQ_PORT_BASE")"
+    dist="$(first_free_port "$((port + 20000 > 65000 ? 45000 : port + 20000))")"
+    printf 'listeners.tcp.default = 127.0.0.1:%s\n' "$port" >"$RABBITMQ_DIR/rabbitmq.conf"
+    : >"$RABBITMQ_DIR/rabbitmq-env.conf"
+    printf '[].\n' >"$RABBITMQ_DIR/enabled_plugins"
+    log "starting private RabbitMQ on 127.0.0.1:$port (log: $RABBITMQ_LOG)"
+    (
+        cd "$RABBITMQ_DIR"
+        export HOME="$RABBITMQ_DIR" RABBITMQ_CONF_ENV_FILE="$RABBITMQ_DIR/rabbitmq-env.conf"
+        export RABBITMQ_CONFIG_FILE="$RABBITMQ_DIR/rabbitmq.conf"
+        export RABBITMQ_ENABLED_PLUGINS_FILE="$RABBITMQ_DIR/enabled_plugins"
+        export RABBITMQ_NODENAME="plan-$(checkout_hash)@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+        export RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT="$dist"
+        export RABBITMQ_MNESIA_BASE="$RABBITMQ_DIR/mnesia" RABBITMQ_LOG_BASE="$RABBITMQ_DIR/log"
+        local fd n
+        for fd in /proc/self/fd/*; do
+            n="${fd##*/}"
+            if [[ "$n" =~ ^[0-9]+$ ]] && ((n > 2)); then
+                eval "exec $n>&-" 2>/dev/null || true
+            fi
+        done
+        # A session of its own: the pid written below leads the group that stop kills.
+        exec setsid "$RABBITMQ_SERVER" </dev/null >>"$RABBITMQ_LOG" 2>&1
+    ) &
+    printf '%s\n' "$!" >"$RABBITMQ_PIDFILE"
+    printf '%s\n' "$port" >"$LOCAL_DIR/rabbitmq.port"
+    local deadline=$((SECONDS + START_TIMEOUT + 30))
+    until amqp_login_ok "$(rabbitmq_private_url)"; do
+        rabbitmq_private_pid >/dev/null ||
+            die "private RabbitMQ exited (log: $RABBITMQ_LOG)"
+        ((SECONDS < deadline)) || die "private RabbitMQ not ready (log: $RABBITMQ_LOG)"
+        sleep 0.5
+    done
+}
+
+rabbitmq_kill_private() {
+    local pid
+    pid="$(rabbitmq_private_pid)" || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            kill -KILL -- "-$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$RABBITMQ_PIDFILE"
+}
+
+resolve_rabbitmq() {
+    local url="$1" configured="$2"
+    local host="${U_HOST:-127.0.0.1}" port="${U_PORT:-5672}"
+    if amqp_login_ok "$url"; then
+        log "RabbitMQ answers at $host:$port; using it"
+        RESOLVED_BROKER_URL="$url"
+        return 0
+    fi
+    if [[ -n "$configured" ]] && ! is_recorded_private "$host" "$port" rabbitmq; then
+        die "BROKER_URL=$(redact_url "$url") is set but no RabbitMQ accepts a login at" \
+            "$host:$port. Start it, fix BROKER_URL (environment or .env), or unset it."
+    fi
+    log "no RabbitMQ answers at $host:$port"
+    if rabbitmq_private_running; then
+        log "reusing private RabbitMQ on 127.0.0.1:$(<"$LOCAL_DIR/rabbitmq.port")"
+    else
+        rabbitmq_start_private
+    fi
+    RESOLVED_BROKER_URL="$(rabbitmq_private_url)"
+}
+
 RESOLVED_BROKER_URL=""
 resolve_broker() {
     local configured="${BROKER_URL:-}" url
-    url="${configured:-$DEFAULT_BROKER_URL}"
-    parse_url "$url" || die "cannot parse BROKER_URL: $url"
-    if [[ "$U_SCHEME" != "redis" ]]; then
-        die "BROKER_URL must be a redis:// URL, got scheme '$U_SCHEME'"
+    if [[ -z "$configured" && "${BROKER:-redis}" == "rabbitmq" ]]; then
+        url="$DEFAULT_RABBITMQ_URL"
+    else
+        url="${configured:-$DEFAULT_BROKER_URL}"
     fi
+    parse_url "$url" || die "cannot parse BROKER_URL: $url"
+    case "$U_SCHEME" in
+        redis) resolve_redis "$url" "$configured" ;;
+        amqp) resolve_rabbitmq "$url" "$configured" ;;
+        *) die "BROKER_URL must be a redis:// or amqp:// URL, got scheme '$U_SCHEME'" ;;
+    esac
+}
+
+resolve_redis() {
+    local url="$1" configured="$2"
     local host="${U_HOST:-127.0.0.1}" port="${U_PORT:-6379}" db="${U_PATH:-0}"
     if redis_ping "$host" "$port" "$U_PASS" "$U_USER"; then
         log "Redis answers at $host:$port; using it"
         RESOLVED_BROKER_URL="$url"
         return 0
+    fi
+    if [[ -n "$configured" ]] && ! is_recorded_private "$host" "$port" redis; then
+        die "BROKER_URL=$(redact_url "$url") is set but no Redis answers at $host:$port." \
+            "Start it, fix BROKER_URL (environment or .env), or unset it to use the default."
     fi
     log "no Redis answers at $host:$port"
 
@@ -629,12 +831,34 @@ take_lock() {
     fi
 }
 
+# load_env_file: DATABASE_URL, BROKER_URL and DATABASE_SSL from the dotenv file the settings
+# read (ENV_FILE, else .env; ENV_FILE= for none), unless the environment sets them.
+load_env_file() {
+    local file="${ENV_FILE-$ROOT_DIR/.env}" line key value
+    [[ -n "$file" && -f "$file" ]] || return 0
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        [[ "$line" =~ ^[[:space:]]*(export[[:space:]]+)?(DATABASE_URL|BROKER_URL|DATABASE_SSL)=(.*)$ ]] ||
+            continue
+        key="${BASH_REMATCH[2]}" value="${BASH_REMATCH[3]}"
+        value="${value%\"}" value="${value#\"}" value="${value%\'}" value="${value#\'}"
+        [[ -n "${!key+set}" ]] || printf -v "$key" '%s' "$value"
+    done <"$file"
+}
+
+is_loopback() { [[ "$1" == "127.0.0.1" || "$1" == "localhost" || "$1" == "::1" ]]; }
+
 cmd_env() {
     take_lock
+    load_env_file
     resolve_database
     resolve_broker
     printf 'export DATABASE_URL=%q\n' "$RESOLVED_DATABASE_URL" >&3
     printf 'export BROKER_URL=%q\n' "$RESOLVED_BROKER_URL" >&3
+    if [[ -n "${DATABASE_SSL:-}" ]]; then
+        printf 'export DATABASE_SSL=%q\n' "$DATABASE_SSL" >&3
+    elif is_loopback "$RESOLVED_DATABASE_HOST"; then
+        printf 'export DATABASE_SSL=false\n' >&3
+    fi
 }
 
 cmd_stop() {
@@ -645,6 +869,12 @@ cmd_stop() {
         redis_kill_private
     else
         log "private Redis: not running"
+    fi
+    if rabbitmq_private_pid >/dev/null; then
+        log "stopping private RabbitMQ (pid $(rabbitmq_private_pid))"
+        rabbitmq_kill_private
+    else
+        log "private RabbitMQ: not running"
     fi
 }
 
@@ -681,7 +911,7 @@ cmd_status() {
 }
 
 usage() {
-    echo "usage: bash scripts/services.sh {env|stop|status}"
+    echo "usage: bash scripts/services.sh {env|stop|status|rabbitmq-binary}"
 }
 
 main() {
@@ -693,6 +923,7 @@ main() {
             cmd_env
             ;;
         stop) cmd_stop ;;
+        rabbitmq-binary) ensure_rabbitmq_binary && printf '%s\n' "$RABBITMQ_SERVER" >&3 ;;
         status) cmd_status ;;
         -h | --help | help) usage ;;
         *)

@@ -7,6 +7,9 @@ domain events of one type. Work items are sent as messages carrying up to BATCH_
 one message per event type per BATCH_SIZE events. If the broker is down, the transaction
 rolls back, the rows wait, and the relay backs off and tries again. A crash after publishing
 but before the commit publishes the rows again, which the consumers' idempotency absorbs.
+On RabbitMQ the channel is in confirm mode (``confirm_publish``, set in ``worker.celery_app``):
+each publish returns only once the broker has taken the message, and a refused one raises, so
+no row is marked sent for a message the broker does not hold.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ year-to-date rows that adjudication locks, so a worker that took a batch waits i
 transaction (the claims already locked, the steps already decided in memory) until the test
 has done its damage. PostgreSQL is the source of truth throughout: the sweeper re-publishes
 whatever the broker lost, and the event ids keep every second copy harmless.
+
+Every test runs on the broker of the session (``BROKER=rabbitmq`` for RabbitMQ); where the two
+brokers behave differently (a dead worker's messages, a restart), the test says which does what.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from celery import Celery
 from psycopg.rows import dict_row
 
 from config import get_settings
+from devtools.rabbitmq import PrivateRabbitMQ
+from devtools.servers import PrivatePostgres, PrivateRedis
 from models.commands import automatic_event_id
 from service.steps import sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
@@ -38,7 +42,6 @@ from tests.support.harness import (
     wait_until,
 )
 from tests.support.outbox import OUTBOX_ITEMS
-from tests.support.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.chaos
 
@@ -133,8 +136,7 @@ def assert_each_claim_decided_exactly_once(query: Query, claim_ids: list[int]) -
         claim_id: decided for claim_id in claim_ids
     }
     domain_events = query(
-        f"SELECT claim_id, count(*) AS n FROM {OUTBOX_ITEMS} WHERE kind = 'event' "
-        "GROUP BY claim_id"
+        f"SELECT claim_id, count(*) AS n FROM {OUTBOX_ITEMS} WHERE kind = 'event' GROUP BY claim_id"
     )
     assert {row["claim_id"]: row["n"] for row in domain_events} == dict.fromkeys(claim_ids, 3)
     # Nothing spent twice: each member's limit usage is exactly the sum of their claims.
@@ -196,7 +198,7 @@ def test_child_killed_mid_ingest_batch_files_and_decides_each_claim_once(
         }
         for n in range(CLAIMS_PER_BATCH)
     ]
-    sender = Celery("chaos-ingest", broker=harness.broker_url, set_as_current=False)
+    sender = harness.sender("chaos-ingest")
     try:
         with year_to_date_locked(admin_conninfo(harness.database_url)):
             worker = harness.start_worker(queues="ingest", concurrency=1)
@@ -211,15 +213,17 @@ def test_child_killed_mid_ingest_batch_files_and_decides_each_claim_once(
         sender.close()
 
     wait_until(
-        lambda: len(statuses(query)) == CLAIMS_PER_BATCH
-        and set(statuses(query).values()) == {"APPROVED"},
+        lambda: (
+            len(statuses(query)) == CLAIMS_PER_BATCH
+            and set(statuses(query).values()) == {"APPROVED"}
+        ),
         what="the redelivered batch to file and decide every claim",
     )
     assert_each_claim_decided_exactly_once(query, sorted(statuses(query)))
     assert query("SELECT count(*) AS n FROM plan.dead_letters")[0]["n"] == 0
 
 
-def test_whole_worker_killed_mid_batch_the_sweeper_hands_its_work_to_another(
+def test_whole_worker_killed_mid_batch_its_work_reaches_another_worker(
     harness: Harness, query: Query, sweeper_after_one_second: None
 ) -> None:
     world = make_world(users=MEMBERS)
@@ -231,25 +235,42 @@ def test_whole_worker_killed_mid_batch_the_sweeper_hands_its_work_to_another(
         wait_until(lambda: blocked_workers(query) >= 1, what="the worker to be mid-batch")
         first.kill(signal.SIGKILL)  # the main process and its children, all at once
         first.popen.wait(10)
-    # The dead worker's message is unacknowledged: hidden from everyone until the visibility
-    # timeout, which is far longer than this test.
-    assert redis.Redis.from_url(harness.broker_url).hlen("unacked") >= 1
-    harness.start_worker(queues="claims", concurrency=2)
-    assert set(statuses(query).values()) == {"SUBMITTED"}
-
-    settle_by_sweeping(query, claim_ids)
+    if harness.broker_kind == "redis":
+        # The dead worker's message is unacknowledged: hidden from everyone until the
+        # visibility timeout, which is far longer than this test; the sweeper recovers it.
+        assert redis.Redis.from_url(harness.broker_url).hlen("unacked") >= 1
+        harness.start_worker(queues="claims", concurrency=2)
+        assert set(statuses(query).values()) == {"SUBMITTED"}
+        settle_by_sweeping(query, claim_ids)
+    else:
+        # RabbitMQ requeues a consumer's unacknowledged messages when its connection drops:
+        # the next worker gets them at once, without the sweeper.
+        harness.start_worker(queues="claims", concurrency=2)
+        wait_until(lambda: all_approved(query, claim_ids), what="the requeued batch")
     assert_each_claim_decided_exactly_once(query, claim_ids)
 
 
 # --------------------------------------------------------------------------- server restarts
 
 
-def test_broker_restart_loses_queued_work_and_the_sweeper_recovers_it(
+def private_broker(harness: Harness) -> PrivateRedis | PrivateRabbitMQ:
+    """A broker of the session's kind that the test may kill and start again."""
+    return PrivateRedis() if harness.broker_kind == "redis" else PrivateRabbitMQ()
+
+
+def url_of(server: PrivateRedis | PrivateRabbitMQ) -> str:
+    return server.url if isinstance(server, PrivateRedis) else server.url()
+
+
+def test_broker_restart_mid_work_everything_settles_once(
     harness: Harness, query: Query, sweeper_after_one_second: None
 ) -> None:
+    """Redis keeps nothing: every queued message is gone and the sweeper re-publishes it.
+    RabbitMQ keeps its quorum queues' messages through a crash; either way each claim is
+    decided exactly once."""
     world = make_world(users=MEMBERS)
-    with PrivateRedis() as broker:
-        on_private_broker = {"BROKER_URL": broker.url, "RELAY_MAX_BACKOFF_S": "1"}
+    with private_broker(harness) as server:
+        on_private_broker = {"BROKER_URL": url_of(server), "RELAY_MAX_BACKOFF_S": "1"}
         try:
             claim_ids = submit_batch(world)
             with year_to_date_locked(admin_conninfo(harness.database_url)):
@@ -261,7 +282,7 @@ def test_broker_restart_loses_queued_work_and_the_sweeper_recovers_it(
                     lambda: not query("SELECT 1 FROM plan.outbox WHERE published_at IS NULL"),
                     what="the second batch to be in the broker",
                 )
-                broker.restart()  # Redis keeps nothing: every queued message is gone
+                server.restart()
             claim_ids += submit_batch(world)  # and new work still flows afterwards
 
             settle_by_sweeping(query, claim_ids)

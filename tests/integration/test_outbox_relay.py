@@ -15,6 +15,7 @@ import redis
 from kombu import Connection, Queue
 
 from config import get_settings
+from devtools.servers import PrivateRedis
 from models.commands import Actor, ClaimCommand
 from models.enums import ActorRole, ClaimEvent
 from models.submission import ClaimSubmission
@@ -24,7 +25,6 @@ from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import claim_body, make_world, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
-from tests.support.servers import PrivateRedis
 from worker.celery_app import events_queue
 
 MEMBER = "member-1"

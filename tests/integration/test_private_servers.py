@@ -8,7 +8,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.servers import PrivatePostgres, PrivateRedis
+from devtools.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.chaos
 

@@ -1,49 +1,70 @@
-"""Per-test databases and Redis indexes, and real worker and relay processes."""
+"""Per-test databases and brokers, and real worker and relay processes.
+
+The process helpers themselves (start, stop, wait until) are devtools' one copy; this module
+adds what a test owns: a database cloned from the migrated template, a broker of its own (a
+locked Redis database index, or a RabbitMQ virtual host on the session's private node).
+"""
 
 from __future__ import annotations
 
-import fcntl
-import itertools
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import Any, Protocol
 
 import psycopg
-import redis
+from celery import Celery
 from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
+from devtools.brokers import BrokerKind, hold_redis_index
+from devtools.processes import ROOT, Process, Processes, celery_worker_argv, wait_until
+from devtools.rabbitmq import PrivateRabbitMQ
 from models.names import Queue
 
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-_redis_indexes = itertools.cycle(range(1, 16))
+__all__ = ["ROOT", "BrokerServer", "Harness", "Process", "wait_until"]
 
 
-def _claim_redis_index(host: str, port: int) -> tuple[int, IO[bytes]]:
-    """A Redis database index no other test process on this machine is using right now."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for _ in range(15):
-            index = next(_redis_indexes)
-            lock = open(f"{tempfile.gettempdir()}/plan-test-redis-{host}-{port}-{index}.lock", "wb")  # noqa: SIM115
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
-                continue
-            return index, lock
-        time.sleep(0.2)
-    raise AssertionError("every Redis database index is in use by other test processes")
+class BrokerServer(Protocol):
+    kind: BrokerKind
+
+    def own(self) -> Any:
+        """A context manager yielding the URL of a broker this test alone uses."""
+
+
+@dataclass
+class RedisServer:
+    url: str
+    kind: BrokerKind = "redis"
+
+    @contextmanager
+    def own(self) -> Iterator[str]:
+        held = hold_redis_index(self.url)
+        try:
+            yield held.url
+        finally:
+            held.release()
+
+
+@dataclass
+class RabbitMQServer:
+    node: PrivateRabbitMQ
+    kind: BrokerKind = "rabbitmq"
+
+    @contextmanager
+    def own(self) -> Iterator[str]:
+        vhost = f"plan-t-{uuid.uuid4().hex[:12]}"
+        url = self.node.create_vhost(vhost)
+        try:
+            yield url
+        finally:
+            self.node.delete_vhost(vhost)
 
 
 def admin_conninfo(database_url: str) -> str:
@@ -75,87 +96,45 @@ def reset_app_caches() -> None:
     get_settings.cache_clear()
 
 
-def wait_until(
-    probe: Callable[[], T | Literal[False] | None],
-    *,
-    timeout: float = 30.0,
-    interval: float = 0.05,
-    what: str = "",
-) -> T:
-    """Poll ``probe`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = probe()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
-        time.sleep(interval)
-        last = probe()
-    return last
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, sig)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-
-    def children(self) -> list[int]:
-        """Pids of the worker's pool processes (for killing one child mid-task)."""
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.popen.pid)], capture_output=True, text=True, check=False
-        ).stdout
-        return [int(pid) for pid in out.split()]
-
-
 @dataclass
 class Harness:
     database_url: str
     broker_url: str
+    broker_kind: BrokerKind
     database_name: str
     admin_url: str
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
-    processes: list[Process] = field(default_factory=list)
+    group: Processes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.group = Processes(self.workdir, {})
+
+    @property
+    def processes(self) -> list[Process]:
+        return self.group.started
 
     @classmethod
     @contextmanager
-    def create(cls, admin_url: str, broker_url: str, template: str) -> Iterator[Harness]:
+    def create(cls, admin_url: str, broker: BrokerServer, template: str) -> Iterator[Harness]:
         name = f"plan_t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(admin_conninfo(admin_url), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        broker = make_url(broker_url.replace("redis://", "postgresql://", 1))
-        index, lock = _claim_redis_index(broker.host or "127.0.0.1", broker.port or 6379)
-        own_broker = f"redis://{broker.host or '127.0.0.1'}:{broker.port or 6379}/{index}"
-        redis.Redis.from_url(own_broker).flushdb()
-        harness = cls(
-            database_url=make_url(admin_url).set(database=name).render_as_string(False),
-            broker_url=own_broker,
-            database_name=name,
-            admin_url=admin_url,
-            workdir=Path(tempfile.mkdtemp(prefix="plan-test-")),
-        )
         try:
-            yield harness
+            with broker.own() as own_broker:
+                harness = cls(
+                    database_url=make_url(admin_url).set(database=name).render_as_string(False),
+                    broker_url=own_broker,
+                    broker_kind=broker.kind,
+                    database_name=name,
+                    admin_url=admin_url,
+                    workdir=Path(tempfile.mkdtemp(prefix="plan-test-")),
+                )
+                try:
+                    yield harness
+                finally:
+                    harness.stop_all()
         finally:
-            harness.stop_all()
-            redis.Redis.from_url(own_broker).flushdb()
-            lock.close()
             with psycopg.connect(admin_conninfo(admin_url), autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -169,22 +148,24 @@ class Harness:
             **self.extra_env,
         }
 
+    def sender(self, name: str = "test-sender", broker_url: str | None = None) -> Celery:
+        """A Celery app that publishes as the service does (on RabbitMQ: the same quorum
+        queues and exchanges; a plain app would declare classic queues of the same names)."""
+        from config import Settings
+        from worker.celery_app import configure
+
+        settings = Settings.model_validate(
+            {"broker_url": broker_url or self.broker_url, "database_ssl": False}
+        )
+        app = Celery(name, set_as_current=False)
+        configure(app, settings)
+        return app
+
     # ----------------------------------------------------------------- processes
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
-        log_path = self.workdir / f"{name}-{len(self.processes)}.log"
-        log_file = log_path.open("wb")
-        popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**os.environ, **self.environment(), **(env or {})},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        process = Process(name, popen, log_path)
-        self.processes.append(process)
-        return process
+        # The test process's environment too: fixtures change settings with monkeypatch.
+        return self.group.start(name, argv, {**os.environ, **self.environment(), **(env or {})})
 
     def start_worker(
         self,
@@ -196,36 +177,15 @@ class Harness:
     ) -> Process:
         node = f"test-{uuid.uuid4().hex[:8]}@%h"
         worker = self.start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "worker",
-                "-Q",
-                queues,
-                "-c",
-                str(concurrency),
-                "-P",
-                "prefork",
-                "-n",
-                node,
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-            env,
+            "worker", celery_worker_argv(queues, node=node, concurrency=concurrency), env
         )
         if wait:
             wait_until(
-                lambda: "ready." in worker.log() or worker.popen.poll() is not None,
+                lambda: "ready." in worker.log() or not worker.alive(),
                 timeout=60,
                 what="the Celery worker to be ready",
             )
-            if worker.popen.poll() is not None:
+            if not worker.alive():
                 raise AssertionError(f"worker exited early:\n{worker.log()[-4000:]}")
         return worker
 
@@ -233,9 +193,7 @@ class Harness:
         return self.start("relay", [sys.executable, "-m", "worker.cli", "relay"], env)
 
     def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
-        self.processes.clear()
+        self.group.stop_all()
 
     # ----------------------------------------------------------------- database access
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from storage.engine import database_url, redact
 
 
@@ -58,7 +59,8 @@ def test_a_postgres_url_is_used_with_the_psycopg_driver() -> None:
         ("DATABASE_POOL_SIZE", "many"),
         ("DATABASE_PORT", "0"),
         ("DATABASE_URL", "mysql://x@y/z"),
-        ("BROKER_URL", "amqp://guest@localhost//"),
+        ("BROKER_URL", "kafka://localhost:9092"),
+        ("BROKER_VISIBILITY_TIMEOUT_S", "100"),
         ("AUTO_APPROVAL_THRESHOLD", "-1"),
         ("DATABASE_SCHEMA", "public"),
     ],
@@ -84,3 +86,35 @@ def test_passwords_never_appear_in_rendered_urls_or_settings() -> None:
     assert "hunter2" not in str(configured.database_url)
     assert redact("postgresql+psycopg://u:hunter2hunter2@h/d") == "postgresql+psycopg://u:***@h/d"
     assert "hunter2" not in repr(database_url(configured))
+
+
+def test_redis_visibility_timeout_outlasts_the_longest_hold_of_a_message() -> None:
+    configured = settings(task_time_limit_s="60", task_retry_backoff_max_s="60")
+    assert configured.visibility_timeout_s == 150
+    assert configured.task_soft_time_limit_s == 50
+    assert settings(broker_visibility_timeout_s="400").visibility_timeout_s == 400
+
+
+def test_rabbitmq_urls_are_brokers_too() -> None:
+    assert settings(broker_url="amqp://guest:guest@127.0.0.1:5672//").broker_is_rabbitmq
+    assert not settings(broker_url="redis://127.0.0.1:6379/0").broker_is_rabbitmq
+
+
+def test_the_env_file_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DATABASE_NAME=from_file\nPORT=8123\nLOG_LEVEL=DEBUG\n")
+    monkeypatch.setenv("ENV_FILE", str(dotenv))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("DATABASE_NAME", raising=False)
+    get_settings.cache_clear()
+    try:
+        read = get_settings()
+        assert (read.database_name, read.port, read.log_level) == ("from_file", 8123, "WARNING")
+        monkeypatch.setenv("ENV_FILE", "")
+        get_settings.cache_clear()
+        assert get_settings().database_name == "plan"
+    finally:
+        get_settings.cache_clear()

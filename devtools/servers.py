@@ -1,4 +1,4 @@
-"""Private, disposable Redis and PostgreSQL servers for chaos tests.
+"""Private, disposable PostgreSQL, Redis and RabbitMQ servers for chaos tests and drills.
 
 Chaos tests must kill and restart servers, which they may never do to the machine's
 shared instances.  These helpers start a private server on a free port, let the test
@@ -21,7 +21,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,19 +34,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from devtools.processes import free_port
+
 POLL_INTERVAL_S = 0.05
 DEFAULT_DEADLINE_S = 30.0
 PG_SUPERUSER = "postgres"
 PG_OS_USER = "postgres"
 _PORT_IN_USE = re.compile(r"address already in use|could not bind|could not create", re.I)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing is bound to right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _is_root() -> bool:
@@ -320,7 +313,7 @@ class PrivatePostgres(_PrivateServer):
         self._owner = _postgres_os_user() if _is_root() else None
         # Under /tmp explicitly when root: the postgres user must be able to reach it.
         self.basedir = Path(
-            tempfile.mkdtemp(prefix="plan-pg-", dir="/tmp" if self._owner else None)
+            tempfile.mkdtemp(prefix="plan-pg-", dir="/tmp" if self._owner else None)  # noqa: S108
         )
         self.datadir = self.basedir / "data"
         self.sockdir = self.basedir
