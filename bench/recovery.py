@@ -43,6 +43,7 @@ from devtools.processes import (
     wait_until,
 )
 from devtools.rabbitmq import PrivateRabbitMQ
+from models.names import Queue, TaskName
 from worker.celery_app import configure
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -92,7 +93,7 @@ def doubled(postgres: Postgres, database: str) -> tuple[int, int]:
 
 
 def start_worker(processes: Processes, name: str) -> Process:
-    argv = celery_worker_argv("ingest", node=f"{name}-{uuid.uuid4().hex[:6]}@%h", concurrency=2)
+    argv = celery_worker_argv(Queue.INGEST, node=f"{name}-{uuid.uuid4().hex[:6]}@%h", concurrency=2)
     return processes.start(name, argv)
 
 
@@ -145,7 +146,7 @@ def send(settings: Settings, world: World, claims: int) -> None:
     with app.producer_or_acquire() as producer:
         for seq in range(claims):
             claim = queued_claim(world, seq, tag="drill", today=today)
-            app.send_task("plan.claims.ingest", args=[claim], queue="ingest", producer=producer)
+            app.send_task(TaskName.INGEST, args=[claim], queue=Queue.INGEST, producer=producer)
     app.close()
 
 

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from devtools.processes import ROOT, free_port, inherited_environment
+from models.names import TaskName
 from tests.support.harness import Harness, wait_until
 
 DECIDED_BY_THE_WORKER = {"APPROVED", "REJECTED", "ADDITIONAL_INFO_REQUIRED"}
@@ -158,7 +159,7 @@ def test_make_up_from_a_fresh_clone_serves_decides_and_stops_on_ctrl_c(
             timeout=60,
             what="Flower to show the worker's tasks",
         )
-        assert "plan.claims.start_review" in tasks
+        assert TaskName.START_REVIEW in tasks
     finally:
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         try:
