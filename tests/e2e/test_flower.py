@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from devtools.processes import free_port
 from tests.e2e.conftest import MEMBER, Headers, wait_for_action
 from tests.support.factories import World, submit
 from tests.support.harness import Harness, wait_until
-from tests.support.servers import free_port
 from tests.support.service import advance, owed_step
 
 FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-test-secret"
