@@ -58,6 +58,7 @@ class PipelineOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
     analyze_every: float = 0.0
     decision_samples: int = 0  # reviewer decisions timed during the load, and as many idle
+    reviewer_worker: bool = False  # a solo worker of its own on the reviews queue
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def run_pipeline(
         "workers": options.workers,
         "layout": options.layout,
         "claims_per_message": options.message_claims,
+        "reviewer_worker": options.reviewer_worker,
         "send_rate": options.rate or "unlimited",
         "settings_overrides": options.extra_env,
     }
@@ -130,11 +132,21 @@ def run_pipeline(
         workers = start_workers(
             processes,
             app="worker",
-            queues=f"{Queue.CLAIMS},{Queue.INGEST},{Queue.REVIEWS}",
+            queues=f"{Queue.CLAIMS},{Queue.INGEST}"
+            + ("" if options.reviewer_worker else f",{Queue.REVIEWS}"),
             workers=options.workers,
             layout=options.layout,
             name=f"pipeline-{tag}",
         )
+        if options.reviewer_worker:
+            start_workers(
+                processes,
+                app="worker",
+                queues=Queue.REVIEWS.value,
+                workers=1,
+                layout="solo",
+                name=f"reviews-{tag}",
+            )
         relay = processes.start(f"relay-{tag}", python_argv("-m", "worker.cli", "relay"))
 
         def relay_started() -> bool:

@@ -72,14 +72,15 @@ def _pipeline_rows(pipeline: dict[str, Any], label: str, *, target: bool) -> lis
     ]
 
 
-def _decision_rows(decisions: dict[str, Any] | None) -> list[Figure]:
+def _decision_rows(decisions: dict[str, Any] | None, own_worker: bool | None) -> list[Figure]:
     """A reviewer's POST /claims/{id}/decision until a worker applied the action."""
     if not decisions:
         return []
     rows: list[Figure] = []
+    worker = "reviews worker" if own_worker else "shared worker"
     for when, bound in (("idle", 100), ("during_load", 2000)):
         latency = decisions[when]["latency_request_to_applied"]
-        label = f"decision -> applied, {when.replace('_', ' ')}"
+        label = f"decision -> applied, {when.replace('_', ' ')} ({worker})"
         rows.append(info(f"{label}: p50", latency["p50_ms"], "ms"))
         rows.append(below(f"{label}: p99", latency["p99_ms"], "ms", bound))
     return rows
@@ -203,7 +204,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         label = f"paced at {paced['send_rate']:,.0f}/s"
         rows.append(info(f"{label}: claims/s", paced.get("claims_per_s"), "claims/s"))
         rows.extend(_pipeline_rows(paced, label, target=True))
-        rows.extend(_decision_rows(paced.get("decisions")))
+        rows.extend(_decision_rows(paced.get("decisions"), paced.get("reviewer_worker")))
     if pipeline:
         idle = pipeline.get("idle")
         if idle:

@@ -115,6 +115,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="reviewer decisions timed to the action applied, during the paced run and idle",
     )
     add(
+        "--reviewer-worker",
+        action="store_true",
+        help="in the paced run, a worker of its own on the reviews queue (as the README advises)",
+    )
+    add(
         "--paced-share",
         type=float,
         default=0.8,
@@ -288,6 +293,7 @@ class Run:
                 idle_samples=0,
                 profile=False,
                 decision_samples=self.args.decision_samples,
+                reviewer_worker=self.args.reviewer_worker,
             )
             self.results["pipeline_paced"] = self.measured_pipeline(
                 redis_index, options, tag="paced", scope="pipeline paced"
