@@ -67,6 +67,7 @@ def record_action(
     settings: Settings,
     *,
     idempotency_key: str | None = None,
+    now: datetime | None = None,
 ) -> RecordedAction:
     """Record a person's action if the claim, as it is now, allows it. The caller commits.
 
@@ -82,7 +83,7 @@ def record_action(
     if row is None:
         raise NotFound("No such claim", field="id")
     check_command(ClaimState(**row._asdict()), command)
-    changes = ChangeSet(settings)
+    changes = ChangeSet.at(settings, now)
     changes.record_action(command, idempotency_key=idempotency_key)
     changes.write(ctx)
     return RecordedAction(command.event_id, command.claim_id, command.event, ActionStatus.QUEUED)
@@ -129,7 +130,11 @@ def _replay(earlier: Any, command: ClaimCommand) -> RecordedAction:
 
 
 def apply_actions(
-    ctx: PlanJourneyContext, action_ids: Iterable[uuid.UUID], settings: Settings
+    ctx: PlanJourneyContext,
+    action_ids: Iterable[uuid.UUID],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
 ) -> list[Outcome]:
     """Apply the actions among ``action_ids`` still queued, each once. The caller commits.
 
@@ -151,7 +156,7 @@ def apply_actions(
         )
     ).all()
     commands = [command_of(row) for row in queued]
-    changes = ChangeSet(settings)
+    changes = ChangeSet.at(settings, now)
     applied_before = applied_event_ids(ctx, (command.event_id for command in commands))
     outcomes = fire_commands(ctx, changes, commands, claims, applied_before)
     submitted = [
@@ -272,6 +277,7 @@ def fire_commands(
         outcomes.extend(_approve(ctx, changes, approvals))
     _attach_documents(
         ctx,
+        changes.now,
         [
             c
             for c in commands
@@ -347,9 +353,11 @@ def _was_applied(command: ClaimCommand, outcomes: list[Outcome]) -> bool:
     return any(o.event_id == command.event_id and o.status == "applied" for o in outcomes)
 
 
-def _attach_documents(ctx: PlanJourneyContext, commands: list[ClaimCommand]) -> None:
+def _attach_documents(
+    ctx: PlanJourneyContext, now: datetime, commands: list[ClaimCommand]
+) -> None:
     rows = [
-        {**document.model_dump(), "claim_id": command.claim_id}
+        {**document.model_dump(), "claim_id": command.claim_id, "uploaded_at": now}
         for command in commands
         for document in command.documents
     ]

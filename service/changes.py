@@ -305,7 +305,12 @@ class ChangeSet:
             update_rows(
                 ctx,
                 claims_t,
-                [_claim_update(claim) for claim in self.touched.values() if claim.changed],
+                [
+                    _claim_update(claim, self.now)
+                    for claim in self.touched.values()
+                    if claim.changed
+                ],
+                touch=None,
             )
             insert_rows(ctx, outbox_t, self.outbox_rows())
 
@@ -362,9 +367,10 @@ def _outbox_row(
     }
 
 
-def _claim_update(claim: ClaimState) -> dict[str, Any]:
+def _claim_update(claim: ClaimState, now: datetime) -> dict[str, Any]:
     return {
         "id": claim.id,
+        "updated_at": now,
         "status": claim.status.value,
         "version": claim.version,
         "approved_amount": claim.approved_amount,

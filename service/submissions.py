@@ -107,11 +107,11 @@ def submit_claims(
             },
         )
 
-    inserted = _insert_claims(ctx, [p for p in pending if p.state.id not in refused])
+    inserted = _insert_claims(ctx, [p for p in pending if p.state.id not in refused], changes.now)
     if review_now and len(inserted) != len(pending) - len(refused):
         raise ConcurrentChange("A concurrent submission stored the same claim first; retry")
 
-    documents, late_replays = _answer_stored(pending, inserted, results)
+    documents, late_replays = _answer_stored(pending, inserted, results, changes.now)
     for p in pending:
         if p.submit_action is not None and p.state.id in inserted:
             changes.record_action(p.submit_action)
@@ -171,11 +171,13 @@ def _draft_claims(
     return pending
 
 
-def _insert_claims(ctx: PlanJourneyContext, pending: Sequence[_Pending]) -> set[int]:
+def _insert_claims(
+    ctx: PlanJourneyContext, pending: Sequence[_Pending], now: datetime
+) -> set[int]:
     rows = insert_rows(
         ctx,
         claims_t,
-        [_claim_row(p.state, p.request) for p in pending],
+        [_claim_row(p.state, p.request, now) for p in pending],
         on_conflict_do_nothing=True,
         returning="id",
     )
@@ -183,7 +185,10 @@ def _insert_claims(ctx: PlanJourneyContext, pending: Sequence[_Pending]) -> set[
 
 
 def _answer_stored(
-    pending: Sequence[_Pending], inserted: set[int], results: list[SubmissionResult | None]
+    pending: Sequence[_Pending],
+    inserted: set[int],
+    results: list[SubmissionResult | None],
+    now: datetime,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Answer the stored claims; return their document rows and the positions to look up again."""
     documents: list[dict[str, Any]] = []
@@ -197,7 +202,12 @@ def _answer_stored(
                 results[p.index] = SubmissionResult(None, None, error=_duplicate_error())
             continue
         documents.extend(
-            {**document.model_dump(), "claim_id": p.state.id, "type": document.type.value}
+            {
+                **document.model_dump(),
+                "claim_id": p.state.id,
+                "type": document.type.value,
+                "uploaded_at": now,
+            }
             for document in p.request.claim.documents
         )
         action_id = None if p.submit_action is None else p.submit_action.event_id
@@ -330,9 +340,11 @@ def _draft(claim_id: int, request: SubmissionRequest, enrolment: MemberEnrolment
     )
 
 
-def _claim_row(state: ClaimState, request: SubmissionRequest) -> dict[str, Any]:
+def _claim_row(state: ClaimState, request: SubmissionRequest, now: datetime) -> dict[str, Any]:
     claim = request.claim
     return {
+        "created_at": now,
+        "updated_at": now,
         "id": state.id,
         "member_plan_id": state.member_plan_id,
         "plan_id": state.plan_id,
