@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +15,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from devtools.seed import CLAIMS, ENROLMENTS, PLANS, SeedReport, seed
+from devtools.seed import SeedReport, seed
+from devtools.seed_data import CLAIMS, ENROLMENTS, PLANS
 from models.base import metadata
-from models.enums import ClaimStatus, ReasonCode
+from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ReasonCode
 from models.lifecycle import TRANSITIONS, can_fire
-from models.tables import Claim, ClaimStatusHistory, Document, MemberPlan, Plan
+from models.tables import Claim, ClaimAction, ClaimStatusHistory, Document, MemberPlan, Plan
 from storage.engine import build_engine
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.harness import admin_conninfo
+from tests.support.outbox import OUTBOX_ITEMS
 
 TODAY = date.today()
 DESTINATION = {event: dest for event, _, dest in TRANSITIONS}
@@ -93,11 +95,13 @@ def test_second_run_leaves_every_row_unchanged(
         assert first.inserted[table] == first.present[table] == len(after_first[table]) > 0
 
 
-def test_sample_claims_cover_every_status(
+def test_sample_claims_cover_every_status_a_claim_rests_in(
     seeded_twice: tuple[SeedReport, SeedReport, dict[str, Any], dict[str, Any]],
 ) -> None:
+    # SUBMITTED is no resting place: the worker that applies a submit reviews the claim in the
+    # same transaction, so a filed claim waits in DRAFT with its submit action queued.
     first, *_ = seeded_twice
-    assert set(first.claims_by_status) == set(ClaimStatus)
+    assert set(first.claims_by_status) == set(ClaimStatus) - {ClaimStatus.SUBMITTED}
 
 
 def test_every_history_is_a_valid_path_from_draft_to_the_claims_status(
@@ -148,9 +152,14 @@ def test_claims_are_consistent_with_their_status(
             json_nulls = sa.select(sa.func.count()).where(document == sa.text("'null'::jsonb"))
             assert session.scalar(json_nulls) == 0, "None stored as JSON null, not SQL NULL"
 
-    (submitted,) = by_status[ClaimStatus.SUBMITTED]
-    assert submitted.next_step == "start_review"
-    assert submitted.next_step_due_at is not None
+    with session_factory() as session:
+        queued = session.execute(
+            sa.select(ClaimAction.claim_id, ClaimAction.event).where(
+                ClaimAction.status == ActionStatus.QUEUED
+            )
+        ).all()
+    drafts = {claim.id for claim in by_status[ClaimStatus.DRAFT]}
+    assert [(row.claim_id in drafts, row.event) for row in queued] == [(True, ClaimEvent.SUBMIT)]
 
     (waiting,) = by_status[ClaimStatus.UNDER_REVIEW]
     assert waiting.next_step is None
@@ -190,3 +199,26 @@ def test_plans_carry_the_documented_cost_sharing(
         assert plan.coinsurance_percent == Decimal(coinsurance)
         assert plan.effective_from == date(2024, 1, 1)
     assert plans["SEED-DENTAL-001"].out_of_pocket_max is None
+
+
+def test_every_sample_transition_has_its_domain_event_in_the_outbox(
+    session_factory: sessionmaker[Session], seeded_twice: object
+) -> None:
+    # The service wrote the samples: one event per history row, with the row's event id.
+    with session_factory() as session:
+        history = set(session.scalars(sa.select(ClaimStatusHistory.event_id)))
+        events = session.scalars(
+            sa.text(f"SELECT item->>'eventId' FROM {OUTBOX_ITEMS} WHERE kind = 'event'")
+        ).all()
+    assert sorted(events) == sorted(str(event_id) for event_id in history)
+
+
+def test_a_later_run_on_another_day_leaves_every_row_unchanged(
+    session_factory: sessionmaker[Session], seeded_twice: object
+) -> None:
+    before = dump(session_factory)
+    with PlanJourneyContext(session_factory) as ctx:
+        report = seed(ctx, today=TODAY + timedelta(days=40))
+        ctx.commit()
+    assert sum(report.inserted.values()) == 0
+    assert dump(session_factory) == before
