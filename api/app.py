@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import actions, claims, operations, plans
+from api import actions, balances, claims, explanations, fhir, operations, plans
 from api.auth import TokenVerifier
 from api.claims import MAX_BATCH
 from api.errors import install_error_handlers
@@ -91,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(claims.router)
     app.include_router(actions.router)
     app.include_router(plans.router)
+    app.include_router(balances.router)
+    app.include_router(explanations.router)
+    app.include_router(fhir.router)
     app.include_router(operations.router)
     return app
 

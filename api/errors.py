@@ -6,13 +6,15 @@ unknown path) get codes of the same form. Stack traces and SQL stay in the logs.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -30,12 +32,19 @@ from models.errors import (
     ValidationFailed,
 )
 from models.submission import validation_failed
+from service.fhir import MEDIA_TYPE as FHIR_MEDIA_TYPE
+from service.fhir import operation_outcome
 from storage.unit_of_work import domain_error_from
 
 log = structlog.get_logger("plan.api")
 
 _CONFLICT_CODES = frozenset(
-    {ErrorCode.DUPLICATE_SUBMISSION, ErrorCode.IDEMPOTENCY_CONFLICT, ErrorCode.ACTION_PENDING}
+    {
+        ErrorCode.DUPLICATE_SUBMISSION,
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        ErrorCode.ACTION_PENDING,
+        ErrorCode.CLAIM_NOT_DECIDED,
+    }
 )
 _PARAMETER_SOURCES = frozenset({"path", "query", "header", "cookie", "body"})
 
@@ -137,12 +146,41 @@ async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _fhir_aware(handler: Handler) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """On /fhir routes the same error leaves as an OperationOutcome (application/fhir+json)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        path = request.url.path
+        if path != "/fhir" and not path.startswith("/fhir/"):
+            return response
+        error = orjson.loads(bytes(response.body))["error"]
+        outcome = operation_outcome(
+            response.status_code,
+            error["code"],
+            error["message"],
+            request.app.state.settings.fhir_base_url,
+        )
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "www-authenticate"}
+        return Response(
+            orjson.dumps(outcome),
+            status_code=response.status_code,
+            media_type=FHIR_MEDIA_TYPE,
+            headers=headers,
+        )
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(PlanError, _on_plan_error)
-    app.add_exception_handler(RequestValidationError, _on_request_validation)
-    app.add_exception_handler(HTTPException, _on_http_exception)
-    app.add_exception_handler(SQLAlchemyError, _on_database_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(PlanError, _fhir_aware(_on_plan_error))
+    app.add_exception_handler(RequestValidationError, _fhir_aware(_on_request_validation))
+    app.add_exception_handler(HTTPException, _fhir_aware(_on_http_exception))
+    app.add_exception_handler(SQLAlchemyError, _fhir_aware(_on_database_error))
+    app.add_exception_handler(Exception, _fhir_aware(_on_unexpected))
 
 
 _DESCRIPTIONS = {
@@ -150,8 +188,8 @@ _DESCRIPTIONS = {
     403: "The caller's role may not do this (or a reviewer deciding their own claim)",
     404: "No such resource, or a claim of another member",
     409: (
-        "The claim's status does not allow this, another action on it is still queued, "
-        "a duplicate, or a reused Idempotency-Key"
+        "The claim's status does not allow this (or it is not decided yet), another action on "
+        "it is still queued, a duplicate, or a reused Idempotency-Key"
     ),
     422: "The input breaks a rule; field names the input at fault",
     503: "The database (or, for /ready, the broker) is unavailable; try again",

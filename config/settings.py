@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     info_deadline_days: int = Field(30, ge=1)
     expire_interval_s: int = Field(300, ge=1)
 
+    # FHIR export (GET /fhir/...).
+    fhir_base_url: str = Field("https://plan-service.example/fhir", pattern=r"^https?://\S+[^/]$")
+    insurer_name: str = Field("Plan Service", min_length=1, max_length=200)
+
     # Web.
     port: int = Field(8000, ge=1, le=65535)
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)

@@ -192,8 +192,7 @@ def adjudicate(
             Decision.REJECT, (reason,), _nothing_eligible(claim, coverage), coverage.coverage_id
         )
 
-    waiting_period_ends = enrolment.start_date + timedelta(days=coverage.waiting_period_days)
-    if claim.service_date < waiting_period_ends:
+    if claim.service_date < waiting_period_ends_on(enrolment, coverage):
         return reject(ReasonCode.WAITING_PERIOD)
     if (
         coverage.preauthorization_required
@@ -211,7 +210,7 @@ def adjudicate(
             breakdown,
             coverage.coverage_id,
         )
-    if _remaining_limit(coverage, ytd) == ZERO:
+    if remaining_limit(coverage, ytd) == ZERO:
         return reject(ReasonCode.EXCEEDS_COVERAGE_LIMIT)
     if cents(claim.claimed_amount) > auto_approval_threshold:
         return AdjudicationResult(
@@ -246,21 +245,22 @@ def _settle(
 ) -> tuple[BenefitBreakdown, tuple[ReasonCode, ...]]:
     """The breakdown the plan's rules give, and the reasons its amounts differ from the claim."""
     submitted = cents(claim_amount)
-    remaining_limit = _remaining_limit(coverage, ytd)
-    eligible = submitted if remaining_limit is None else min(submitted, remaining_limit)
+    limit_left = remaining_limit(coverage, ytd)
+    eligible = submitted if limit_left is None else min(submitted, limit_left)
 
-    remaining_deductible = _floored(plan.annual_deductible - ytd.deductible_paid)
-    deductible = min(remaining_deductible, eligible) if coverage.deductible_applies else ZERO
+    deductible = (
+        min(remaining_deductible(plan, ytd), eligible) if coverage.deductible_applies else ZERO
+    )
     copay = min(cents(coverage.copay), eligible - deductible)
     after_cost_sharing = eligible - deductible - copay
     plan_share = cents(after_cost_sharing * coverage.coverage_percent / HUNDRED)
     cost_share = eligible - plan_share
 
     capped = False
-    if plan.out_of_pocket_max is not None:
-        remaining_out_of_pocket = _floored(plan.out_of_pocket_max - ytd.out_of_pocket_paid)
-        capped = cost_share > remaining_out_of_pocket
-        cost_share = min(cost_share, remaining_out_of_pocket)
+    out_of_pocket_left = remaining_out_of_pocket(plan, ytd)
+    if out_of_pocket_left is not None:
+        capped = cost_share > out_of_pocket_left
+        cost_share = min(cost_share, out_of_pocket_left)
     deductible, copay = _member_pays_in_order(cost_share, deductible, copay)
 
     reasons = tuple(
@@ -357,7 +357,26 @@ def _breakdown(
     )
 
 
-def _remaining_limit(coverage: CoverageFacts, ytd: YearToDate) -> Decimal | None:
+# The remaining figures below are the ones a decision spends and the ones a member's balances
+# show (service.balances), so both read the same numbers the same way.
+
+
+def remaining_deductible(plan: PlanFacts, ytd: YearToDate) -> Decimal:
+    return _floored(plan.annual_deductible - ytd.deductible_paid)
+
+
+def remaining_out_of_pocket(plan: PlanFacts, ytd: YearToDate) -> Decimal | None:
+    if plan.out_of_pocket_max is None:
+        return None
+    return _floored(plan.out_of_pocket_max - ytd.out_of_pocket_paid)
+
+
+def waiting_period_ends_on(enrolment: EnrolmentFacts, coverage: CoverageFacts) -> date:
+    """The first service date the coverage applies to for this enrolment."""
+    return enrolment.start_date + timedelta(days=coverage.waiting_period_days)
+
+
+def remaining_limit(coverage: CoverageFacts, ytd: YearToDate) -> Decimal | None:
     if coverage.annual_limit is None:
         return None
     return _floored(coverage.annual_limit - ytd.limit_used.get(coverage.coverage_id, ZERO))

@@ -50,10 +50,9 @@ class AdjudicationFacts:
         )
 
     def year_to_date(self, claim: ClaimState) -> rules.YearToDate:
-        year = claim.service_date.year
-        deductible, oop = self.totals.get((claim.member_plan_id, year), [Decimal(0), Decimal(0)])
-        used = self.usage.get((claim.member_plan_id, year), {})
-        return rules.YearToDate(deductible, oop, dict(used))
+        return year_to_date_of(
+            self.totals, self.usage, (claim.member_plan_id, claim.service_date.year)
+        )
 
     def coverage_for(self, claim: ClaimState) -> rules.CoverageFacts | None:
         return rules.select_coverage(self.claim_facts(claim), self.coverages.get(claim.plan_id, []))
@@ -193,15 +192,15 @@ def load_adjudication_facts(
     yet: their documents come from the submission, and the unique index rules out duplicates."""
     plan_ids = sorted({c.plan_id for c in claims})
     enrolments = _enrolment_facts(ctx, sorted({c.member_plan_id for c in claims}))
-    plans = _plan_facts(ctx, plan_ids)
-    coverages = _coverages_by_plan(ctx, plan_ids)
+    plans = load_plan_facts(ctx, plan_ids)
+    coverages = load_coverage_facts(ctx, plan_ids)
     if unsaved_documents is not None:
         documents = {claim.id: unsaved_documents.get(claim.id, frozenset()) for claim in claims}
         duplicates: set[int] = set()
     else:
         documents, duplicates = _stored_documents_and_duplicates(ctx, [c.id for c in claims])
     keys = sorted({(c.member_plan_id, c.service_date.year) for c in claims})
-    totals, usage = _year_to_date(ctx, keys, lock_totals=lock_totals)
+    totals, usage = load_year_to_date_rows(ctx, keys, lock_totals=lock_totals)
     return AdjudicationFacts(
         enrolments=enrolments,
         plans=plans,
@@ -226,7 +225,7 @@ def _enrolment_facts(
     }
 
 
-def _plan_facts(ctx: PlanJourneyContext, plan_ids: list[int]) -> dict[int, rules.PlanFacts]:
+def load_plan_facts(ctx: PlanJourneyContext, plan_ids: Sequence[int]) -> dict[int, rules.PlanFacts]:
     return {
         row.id: rules.PlanFacts(row.annual_deductible, row.out_of_pocket_max)
         for row in ctx.execute(
@@ -237,8 +236,8 @@ def _plan_facts(ctx: PlanJourneyContext, plan_ids: list[int]) -> dict[int, rules
     }
 
 
-def _coverages_by_plan(
-    ctx: PlanJourneyContext, plan_ids: list[int]
+def load_coverage_facts(
+    ctx: PlanJourneyContext, plan_ids: Sequence[int]
 ) -> dict[int, list[rules.CoverageFacts]]:
     coverages: dict[int, list[rules.CoverageFacts]] = {}
     for coverage in ctx.session.scalars(
@@ -248,9 +247,32 @@ def _coverages_by_plan(
     return coverages
 
 
-def _year_to_date(
-    ctx: PlanJourneyContext, keys: list[tuple[int, int]], *, lock_totals: bool
-) -> tuple[dict[tuple[int, int], list[Decimal]], dict[tuple[int, int], dict[int, Decimal]]]:
+YearKey = tuple[int, int]  # (member_plan_id, year)
+
+
+def load_year_to_date(
+    ctx: PlanJourneyContext, keys: Sequence[YearKey], *, lock_totals: bool = False
+) -> dict[YearKey, rules.YearToDate]:
+    """The year-to-date figures of each (member plan, year), as adjudication reads them; the
+    read side (service.balances) uses this too, without locks."""
+    totals, usage = load_year_to_date_rows(ctx, keys, lock_totals=lock_totals)
+    return {key: year_to_date_of(totals, usage, key) for key in keys}
+
+
+def year_to_date_of(
+    totals: Mapping[YearKey, list[Decimal]],
+    usage: Mapping[YearKey, Mapping[int, Decimal]],
+    key: YearKey,
+) -> rules.YearToDate:
+    deductible, oop = totals.get(key, [Decimal(0), Decimal(0)])
+    return rules.YearToDate(deductible, oop, dict(usage.get(key, {})))
+
+
+def load_year_to_date_rows(
+    ctx: PlanJourneyContext, keys: Sequence[YearKey], *, lock_totals: bool
+) -> tuple[dict[YearKey, list[Decimal]], dict[YearKey, dict[int, Decimal]]]:
+    """Totals ([deductible, out of pocket]) and limit usage per coverage; with ``lock_totals``
+    the totals rows are created when missing and locked."""
     if lock_totals:
         # Year-to-date rows are locked after the claims (always in that order, sorted), so
         # two claims of one member decided at once cannot both spend the last of a limit.
