@@ -206,6 +206,9 @@ class HistoryEntry(_Answer):
     note: str | None
     details: dict[str, Any] | None
     occurred_at: datetime
+    hash: str = Field(
+        description="SHA-256 over the previous row's hash and this row: the tamper-evident chain"
+    )
 
 
 class ClaimDetail(ClaimSummary):

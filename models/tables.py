@@ -332,6 +332,9 @@ class Claim(Base):
     idempotency_key: Mapped[str | None] = mapped_column(
         sa.String(128), comment="Submitter's Idempotency-Key; unique per user"
     )
+    history_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), comment="Hash of the claim's last history row; NULL before the first"
+    )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -381,6 +384,7 @@ class ClaimStatusHistory(Base):
     __tablename__ = "claim_status_history"
     __table_args__ = (
         sa.Index("ix_claim_status_history_claim_order", "claim_id", "id"),
+        sa.CheckConstraint("hash ~ '^[0-9a-f]{64}$'", name="hash_hex"),
         {"comment": "Append-only audit: one row per transition, in the transition's transaction"},
     )
 
@@ -414,6 +418,11 @@ class ClaimStatusHistory(Base):
     )
     occurred_at: Mapped[datetime] = mapped_column(
         server_default=sa.func.now(), comment="When it happened"
+    )
+    hash: Mapped[str] = mapped_column(
+        sa.String(64),
+        comment="SHA-256 (hex) over the previous row's hash of the claim and this row "
+        "(models/history_chain.py)",
     )
 
 

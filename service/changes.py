@@ -25,6 +25,7 @@ from models.commands import Actor, ClaimCommand, DocumentRef, automatic_event_id
 from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ProcedureType
 from models.errors import PlanError
 from models.events import ClaimEventPayload
+from models.history_chain import GENESIS, chain_hash
 from models.lifecycle import domain_event_name, fire
 from models.money import money_text
 from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Queue, Step, TaskName
@@ -58,6 +59,7 @@ LOCKED_COLUMNS = (
     claims_t.c.submitted_at,
     claims_t.c.decided_at,
     claims_t.c.info_due_at,
+    claims_t.c.history_hash,
 )
 
 
@@ -89,6 +91,8 @@ class ClaimState:
     submitted_at: datetime | None
     decided_at: datetime | None
     info_due_at: datetime | None
+    # Hash of the claim's last history row (None before the first): the next row chains on it.
+    history_hash: str | None = None
     next_step_due_at: datetime | None = None
     changed: bool = False
 
@@ -178,21 +182,23 @@ class ChangeSet:
         details: dict[str, Any] | None = None,
     ) -> None:
         before = fire(claim, event)
-        self.history.append(
-            {
-                "claim_id": claim.id,
-                "event_id": event_id,
-                "event": event.value,
-                "from_status": before.value,
-                "to_status": claim.status.value,
-                "actor_id": actor.id,
-                "actor_role": actor.role.value,
-                "reason_code": reason_code,
-                "note": note,
-                "details": details,
-                "occurred_at": self.now,
-            }
-        )
+        row: dict[str, Any] = {
+            "claim_id": claim.id,
+            "event_id": event_id,
+            "event": event.value,
+            "from_status": before.value,
+            "to_status": claim.status.value,
+            "actor_id": actor.id,
+            "actor_role": actor.role.value,
+            "reason_code": reason_code,
+            "note": note,
+            "details": details,
+            "occurred_at": self.now,
+        }
+        # The chain runs in memory: a claim's rows of one transaction chain on each other, a
+        # locked claim's first one on the hash its row recorded, a new claim's on the genesis.
+        claim.history_hash = row["hash"] = chain_hash(claim.history_hash or GENESIS, row)
+        self.history.append(row)
         self._follow(claim, event, reason_code)
         self.events.append(self._event(claim, event, before, event_id, reason_code))
 
@@ -382,6 +388,7 @@ def _claim_update(claim: ClaimState, now: datetime) -> dict[str, Any]:
         "submitted_at": claim.submitted_at,
         "decided_at": claim.decided_at,
         "info_due_at": claim.info_due_at,
+        "history_hash": claim.history_hash,
     }
 
 

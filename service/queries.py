@@ -93,6 +93,7 @@ _HISTORY = (
     history_t.c.note,
     history_t.c.details,
     history_t.c.occurred_at,
+    history_t.c.hash,
 )
 _PLAN = (
     plans_t.c.id,

@@ -369,6 +369,7 @@ def _claim_row(state: ClaimState, request: SubmissionRequest, now: datetime) -> 
         "adjudication": state.adjudication,
         "decided_at": state.decided_at,
         "info_due_at": state.info_due_at,
+        "history_hash": state.history_hash,
     }
 
 

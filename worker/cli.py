@@ -1,4 +1,5 @@
-"""The ``plan`` command line: the relay, seeding, dead letters, development tokens, diagrams."""
+"""The ``plan`` command line: the relay, seeding, dead letters, history verification,
+development tokens, diagrams."""
 
 from __future__ import annotations
 
@@ -94,6 +95,22 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    from service.history import verify_history
+    from storage.unit_of_work import PlanJourneyContext
+
+    with PlanJourneyContext() as ctx:
+        verification = verify_history(ctx, claim_id=args.claim)
+    for problem in verification.broken:
+        print(problem.describe())
+    print(
+        f"{verification.claims_checked} claim(s) checked, {len(verification.broken)} with a "
+        "history that was edited, deleted or reordered",
+        file=sys.stderr,
+    )
+    return 1 if verification.broken else 0
+
+
 def _token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
 
@@ -135,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     dead.add_argument("--all", action="store_true", help="include replayed ones")
     dead.add_argument("--limit", type=int, default=100)
     dead.set_defaults(run=_dead_letters)
+    history = commands.add_parser(
+        "history", help="verify the hash chains of the claims' status history"
+    )
+    history.add_argument("action", choices=["verify"])
+    history.add_argument("--claim", type=int, help="verify one claim only")
+    history.set_defaults(run=_history)
     token = commands.add_parser("token", help="print a development JWT")
     token.add_argument("--role", choices=["member", "reviewer", "admin"], default="member")
     token.add_argument("--sub", default="seed-user-1")

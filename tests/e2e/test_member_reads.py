@@ -304,6 +304,11 @@ def test_explanations_of_full_info_requested_rejected_and_reviewer_partial_decis
         == 404
     )
 
+    chain = api.get(f"/claims/{waiting_review['id']}/history", headers=member).json()["items"]
+    assert [item["event"] for item in chain] == ["submit", "start_review", "approve"]
+    assert all(len(item["hash"]) == 64 for item in chain)
+    assert len({item["hash"] for item in chain}) == 3
+
     _fhir_of(api, member, [full, info, not_covered, waiting_review])
 
 

@@ -371,8 +371,8 @@ def history_row_pending(conninfo: str, claim_id: int, bystander_id: int) -> Iter
         event_id = automatic_event_id(claim_id, "start_review", row[0])
         connection.execute(
             "INSERT INTO plan.claim_status_history "
-            "(claim_id, event_id, event, from_status, to_status, actor_id, actor_role) "
-            "VALUES (%s, %s, 'cancel', 'DRAFT', 'CANCELLED', 'gate', 'system')",
+            "(claim_id, event_id, event, from_status, to_status, actor_id, actor_role, hash) "
+            "VALUES (%s, %s, 'cancel', 'DRAFT', 'CANCELLED', 'gate', 'system', repeat('0', 64))",
             (bystander_id, event_id),
         )
         yield
