@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench import history_hash
 from bench.baseline_run import BaselineOptions, run_baseline
 from bench.ceiling import capture_step, replay_step
 from bench.growth import preload
@@ -513,12 +514,22 @@ class Run:
 
     # --------------------------------------------------------------- all
 
+    def history_hash(self) -> None:
+        """CPU cost of the tamper-evident history chain per claim (bench/history_hash.py)."""
+        result = history_hash.measure()
+        self.results["history_hash"] = result
+        console.print(
+            f"history hash chain: {result['us_per_claim']:.1f} µs per claim "
+            f"({result['us_per_row']:.1f} µs per row)"
+        )
+
     def execute(self) -> int:
         started = time.monotonic()
         pipeline_redis = hold_redis_index(self.broker_url, (12,))
         baseline_redis = hold_redis_index(self.broker_url, (13,), taken=(pipeline_redis.index,))
         try:
             self.phase("setup", self.setup)
+            self.phase("history hash", self.history_hash)
             if self.world is not None:
                 if not self.args.skip_pipeline:
                     self.phase("pipeline", lambda: self.pipeline(pipeline_redis))
