@@ -7,7 +7,7 @@ from enum import Enum
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA = "plan"
 
@@ -37,6 +37,21 @@ def enum_type(enum_class: type[Enum], name: str) -> sa.Enum:
         length=32,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
+    )
+
+
+def created_at_column() -> Mapped[datetime]:
+    return mapped_column(
+        server_default=sa.func.now(), nullable=False, comment="When the row was written"
+    )
+
+
+def updated_at_column() -> Mapped[datetime]:
+    return mapped_column(
+        server_default=sa.func.now(),
+        onupdate=sa.func.now(),
+        nullable=False,
+        comment="When the row last changed",
     )
 
 

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import MONEY, PERCENT, Base, enum_type
+from models.base import (
+    MONEY,
+    PERCENT,
+    Base,
+    created_at_column,
+    enum_type,
+    updated_at_column,
+)
 from models.enums import (
     ActionStatus,
     ActorRole,
@@ -28,21 +35,6 @@ from models.enums import (
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 LIVE_CLAIM = sa.text("status NOT IN ('REJECTED', 'CANCELLED', 'EXPIRED')")
-
-
-def _created_at() -> Mapped[datetime]:
-    return mapped_column(
-        server_default=sa.func.now(), nullable=False, comment="When the row was written"
-    )
-
-
-def _updated_at() -> Mapped[datetime]:
-    return mapped_column(
-        server_default=sa.func.now(),
-        onupdate=sa.func.now(),
-        nullable=False,
-        comment="When the row last changed",
-    )
 
 
 class Plan(Base):
@@ -89,8 +81,8 @@ class Plan(Base):
     active: Mapped[bool] = mapped_column(
         sa.Boolean, server_default=sa.true(), comment="Offered and usable"
     )
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _updated_at()
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
 
     coverages: Mapped[list[Coverage]] = relationship(back_populates="plan", lazy="raise")
     benefits: Mapped[list[Benefit]] = relationship(back_populates="plan", lazy="raise")
@@ -120,8 +112,8 @@ class MemberPlan(Base):
     status: Mapped[MemberPlanStatus] = mapped_column(
         enum_type(MemberPlanStatus, "member_plan_status"), comment="Enrolment status"
     )
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _updated_at()
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
 
     plan: Mapped[Plan] = relationship(lazy="raise")
 
@@ -173,8 +165,8 @@ class Coverage(Base):
     effective_from: Mapped[date] = mapped_column(sa.Date, comment="First day the row applies")
     effective_to: Mapped[date | None] = mapped_column(sa.Date, comment="Last day; NULL if open")
     active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true(), comment="In force")
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _updated_at()
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
 
     plan: Mapped[Plan] = relationship(back_populates="coverages", lazy="raise")
 
@@ -212,8 +204,8 @@ class Benefit(Base):
     discount_percent: Mapped[Decimal | None] = mapped_column(PERCENT, comment="Discount given")
     annual_limit: Mapped[Decimal | None] = mapped_column(MONEY, comment="Most per year")
     active: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.true(), comment="Offered")
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _updated_at()
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
 
     plan: Mapped[Plan] = relationship(back_populates="benefits", lazy="raise")
 
@@ -335,8 +327,8 @@ class Claim(Base):
     history_hash: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Hash of the claim's last history row; NULL before the first"
     )
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = _updated_at()
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
 
     documents: Mapped[list[Document]] = relationship(
         back_populates="claim", lazy="raise", order_by="Document.id"
@@ -580,7 +572,7 @@ class OutboxMessage(Base):
         server_default=sa.text("1"),
         comment="Events or work items the payload carries (payload.items)",
     )
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_at_column()
     published_at: Mapped[datetime | None] = mapped_column(
         comment="When the relay handed it to the broker; NULL while waiting"
     )
@@ -604,5 +596,5 @@ class DeadLetter(Base):
     errors: Mapped[Any] = mapped_column(
         JSONB(none_as_null=True), comment="What went wrong, without personal data"
     )
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_at_column()
     replayed_at: Mapped[datetime | None] = mapped_column(comment="When an operator replayed it")

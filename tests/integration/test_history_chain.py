@@ -54,7 +54,7 @@ def alembic(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
 
 def decided_claims(harness: Harness, world: World) -> list[int]:
     """Claims with histories of 1 to 5 rows, through the single and the batch paths."""
-    draft = submit(world, MEMBER, submit=False).claim_id
+    draft = submit(world, MEMBER, draft=True).claim_id
     submitted = submit(world, MEMBER).claim_id
     reviewed = submit(world, MEMBER, amount="800.00").claim_id
     advance(owed_step(harness, reviewed))
