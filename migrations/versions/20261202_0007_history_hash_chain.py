@@ -6,7 +6,7 @@ hash of its last history row. The chains of the rows already stored are computed
 by claim in id order, a page of rows at a time.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0003
 Create Date: 2026-12-02 06:00:00+00:00
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from models.history_chain import GENESIS, chain_hash
 
 revision: str = '0007'
-down_revision: str | None = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
