@@ -13,14 +13,20 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import actions, balances, claims, explanations, fhir, operations, plans
+from api import actions, balances, claims, explanations, fhir, operations, plans, review
 from api.auth import TokenVerifier
 from api.claims import MAX_BATCH
 from api.errors import install_error_handlers
 from api.intake import ClaimIntake
 from api.middleware import RequestContextMiddleware
 from config import Settings, get_settings
-from models.submission import AdditionalInfo, ClaimSubmission, QueuedClaim, ReviewDecision
+from models.submission import (
+    AdditionalInfo,
+    ClaimSubmission,
+    QueuedClaim,
+    Reassignment,
+    ReviewDecision,
+)
 from worker.logs import configure_logging
 
 _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -28,6 +34,7 @@ _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     QueuedClaim,
     AdditionalInfo,
     ReviewDecision,
+    Reassignment,
 )
 
 
@@ -90,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(claims.router)
     app.include_router(actions.router)
+    app.include_router(review.router)
     app.include_router(plans.router)
     app.include_router(balances.router)
     app.include_router(explanations.router)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from api.auth import Admin, CurrentUser, Member, Reviewer, User
+from api.auth import Admin, CurrentUser, Member, User
 from api.bodies import parse_body, read_json
 from api.errors import ErrorDetail, error_responses
 from api.intake import ClaimIntake
@@ -42,6 +42,7 @@ from models.enums import ClaimStatus
 from models.errors import ErrorCode, PlanError, ValidationFailed
 from models.submission import ClaimSubmission
 from service import queries as claim_queries
+from service import review_queries
 from service.submissions import SubmissionRequest, SubmissionResult, submit_queued_claims
 from storage.unit_of_work import PlanJourneyContext
 
@@ -170,18 +171,6 @@ def _item_errors(index: int, errors: Sequence[PlanError]) -> BatchItemResult:
 # --------------------------------------------------------------------------- reviewer queue
 
 
-@router.get(
-    "/review-queue",
-    response_model=ClaimPage,
-    summary="Claims under review waiting for a person, oldest first (reviewer)",
-    responses=error_responses(401, 403, 422, 503),
-)
-def review_queue(_: Reviewer, page: PageNumber = 1, size: PageSize = 10) -> ClaimPage:
-    with PlanJourneyContext() as ctx:
-        found = claim_queries.review_queue(ctx, page=page, size=size)
-    return ClaimPage.of(found)
-
-
 # --------------------------------------------------------------------------- reads
 
 
@@ -223,11 +212,13 @@ def list_claims(
 def get_claim(user: CurrentUser, claim_id: ClaimId) -> ClaimDetail:
     with PlanJourneyContext() as ctx:
         view = claim_queries.get_claim(ctx, claim_id=claim_id, owner=_owner(user))
+        pending = review_queries.pending_approval_of(ctx, claim_id)
     return ClaimDetail.model_validate(
         {
             **view.claim,
             "documents": view.documents,
             "history": view.history,
+            "pending_approval": pending,
             "links": ClaimLinks.of(claim_id),
         }
     )

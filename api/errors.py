@@ -28,6 +28,7 @@ from models.errors import (
     InvalidTransition,
     NotFound,
     PlanError,
+    ReviewConflict,
     StorageUnavailable,
     ValidationFailed,
 )
@@ -66,7 +67,7 @@ def status_for(error: PlanError) -> int:
         return 403
     if isinstance(error, NotFound):
         return 404
-    if isinstance(error, InvalidTransition) or error.code in _CONFLICT_CODES:
+    if isinstance(error, InvalidTransition | ReviewConflict) or error.code in _CONFLICT_CODES:
         return 409
     if isinstance(error, StorageUnavailable):
         return 503
@@ -188,8 +189,8 @@ _DESCRIPTIONS = {
     403: "The caller's role may not do this (or a reviewer deciding their own claim)",
     404: "No such resource, or a claim of another member",
     409: (
-        "The claim's status does not allow this (or it is not decided yet), another action on "
-        "it is still queued, a duplicate, or a reused Idempotency-Key"
+        "The claim's status or assignment does not allow this (or it is not decided yet), "
+        "another action on it is still queued, a duplicate, or a reused Idempotency-Key"
     ),
     422: "The input breaks a rule; field names the input at fault",
     503: "The database (or, for /ready, the broker) is unavailable; try again",

@@ -16,6 +16,7 @@ from api.schemas import Health, Readiness
 from config import Settings
 from models.errors import ErrorCode
 from service import queries as claim_queries
+from service import review_queries
 from storage.engine import database_url
 from storage.unit_of_work import PlanJourneyContext
 
@@ -97,6 +98,7 @@ def metrics(_: Admin, settings: AppSettings) -> Response:
     with PlanJourneyContext() as ctx:
         by_status = claim_queries.claims_by_status(ctx)
         backlog, oldest_age_s = claim_queries.outbox_backlog(ctx)
+        queue = review_queries.queue_figures(ctx)
     # Read at scrape time into a registry of its own, so the numbers are never stale and the
     # process-wide registry keeps only what this process measures itself.
     snapshot = CollectorRegistry()
@@ -113,6 +115,20 @@ def metrics(_: Admin, settings: AppSettings) -> Response:
         "Age of the oldest outbox row waiting for the relay",
         registry=snapshot,
     ).set(oldest_age_s)
+    depth = Gauge(
+        "plan_review_queue_depth",
+        "Claims waiting for a person, by state (a live lease counts as assigned)",
+        ["state"],
+        registry=snapshot,
+    )
+    depth.labels("unassigned").set(queue.unassigned)
+    depth.labels("assigned").set(queue.assigned)
+    depth.labels("awaiting_second_approval").set(queue.awaiting_second_approval)
+    Gauge(
+        "plan_review_queue_oldest_waiting_seconds",
+        "How long the claim that has waited longest for a person has waited",
+        registry=snapshot,
+    ).set(queue.oldest_waiting_s)
     return Response(
         generate_latest(_process_metrics(settings)) + generate_latest(snapshot),
         media_type=CONTENT_TYPE_PLAIN_0_0_4,

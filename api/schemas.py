@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from api.errors import ErrorDetail
 from models.enums import (
     ActionStatus,
+    ActivityKind,
     ActorRole,
     BenefitCategory,
     ClaimEvent,
@@ -211,6 +212,22 @@ class HistoryEntry(_Answer):
     )
 
 
+class PendingApprovalOut(_Answer):
+    """A first approval at or above the four-eyes threshold, waiting for a second reviewer."""
+
+    reviewer_id: str
+    approved_amount: Money
+    at: datetime
+
+
+class AssignmentOut(_Answer):
+    """Who holds a claim under review, and until when."""
+
+    claim_id: int
+    reviewer_id: str
+    expires_at: datetime
+
+
 class ClaimDetail(ClaimSummary):
     diagnosis_code: str | None
     provider_name: str
@@ -223,6 +240,7 @@ class ClaimDetail(ClaimSummary):
     updated_at: datetime
     documents: list[ClaimDocument]
     history: list[HistoryEntry]
+    pending_approval: PendingApprovalOut | None = None
     links: ClaimLinks
 
 
@@ -363,3 +381,78 @@ class Readiness(_Answer):
     status: str
     database: str
     broker: str
+
+
+class QueueAssignment(_Answer):
+    reviewer_id: str
+    expires_at: datetime
+
+
+class QueueItem(ClaimSummary):
+    """A claim waiting for a person: its assignment, its pending approval, since when."""
+
+    plan_code: str
+    assignment: QueueAssignment | None
+    pending_approval: PendingApprovalOut | None
+    waiting_since: datetime
+
+    @classmethod
+    def of_row(cls, row: Any) -> QueueItem:
+        return cls.model_validate(
+            {
+                **row,
+                "assignment": None
+                if row["assignment_reviewer_id"] is None
+                else {
+                    "reviewer_id": row["assignment_reviewer_id"],
+                    "expires_at": row["assignment_expires_at"],
+                },
+                "pending_approval": None
+                if row["pending_reviewer_id"] is None
+                else {
+                    "reviewer_id": row["pending_reviewer_id"],
+                    "approved_amount": row["pending_approved_amount"],
+                    "at": row["pending_at"],
+                },
+            }
+        )
+
+
+class ReviewQueuePage(_Answer):
+    items: list[QueueItem]
+    page: int
+    size: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, found: Page) -> ReviewQueuePage:
+        return cls(
+            items=[QueueItem.of_row(row) for row in found.items],
+            page=found.page,
+            size=found.size,
+            has_more=found.has_more,
+        )
+
+
+class ActivityActor(_Answer):
+    id: str | None = Field(description="Withheld from members for reviewers and administrators")
+    role: ActorRole
+
+
+class ActivityEntry(_Answer):
+    id: int
+    kind: ActivityKind
+    actor: ActivityActor
+    details: dict[str, Any] | None
+    occurred_at: datetime
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> ActivityEntry:
+        return cls.model_validate(
+            {**row, "actor": {"id": row["actor_id"], "role": row["actor_role"]}}
+        )
+
+
+class ClaimActivityList(_Answer):
+    claim_id: int
+    items: list[ActivityEntry]

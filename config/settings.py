@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     filing_window_days: int = Field(365, ge=1)
     info_deadline_days: int = Field(30, ge=1)
     expire_interval_s: int = Field(300, ge=1)
+    review_lease_minutes: int = Field(30, ge=1, le=24 * 60)
+    four_eyes_threshold: Decimal = Field(Decimal("5000.00"), ge=0)
+    console_session_minutes: int = Field(60, ge=1, le=24 * 60)
 
     # FHIR export (GET /fhir/...).
     fhir_base_url: str = Field("https://plan-service.example/fhir", pattern=r"^https?://\S+[^/]$")

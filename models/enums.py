@@ -155,3 +155,28 @@ class ReasonCode(StrEnum):
     REVIEWER_DECISION = "REVIEWER_DECISION"
     INFO_DEADLINE_PASSED = "INFO_DEADLINE_PASSED"
     MEMBER_WITHDREW = "MEMBER_WITHDREW"
+
+
+class ActivityKind(StrEnum):
+    """Review work on a claim that is audited but is not a status transition (DOMAIN.md 1a)."""
+
+    TAKEN = "taken"
+    RENEWED = "renewed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    REASSIGNED = "reassigned"
+    APPROVAL_PENDING = "approval_pending"
+
+    @property
+    def event_type(self) -> str:
+        return _ACTIVITY_EVENTS[self]
+
+
+_ACTIVITY_EVENTS = {
+    ActivityKind.TAKEN: "claim.assigned",
+    ActivityKind.RENEWED: "claim.assignment_renewed",
+    ActivityKind.RELEASED: "claim.released",
+    ActivityKind.EXPIRED: "claim.assignment_expired",
+    ActivityKind.REASSIGNED: "claim.reassigned",
+    ActivityKind.APPROVAL_PENDING: "claim.approval_pending",
+}

@@ -18,6 +18,9 @@ class ErrorCode(StrEnum):
     ACTION_PENDING = "PLAN_CLAIM_BUS_ACTION_PENDING"
     INVALID_APPROVED_AMOUNT = "PLAN_CLAIM_BUS_INVALID_APPROVED_AMOUNT"
     SELF_REVIEW = "PLAN_CLAIM_BUS_SELF_REVIEW_FORBIDDEN"
+    ASSIGNED_TO_ANOTHER = "PLAN_CLAIM_BUS_ASSIGNED_TO_ANOTHER"
+    NOT_ASSIGNED = "PLAN_CLAIM_BUS_NOT_ASSIGNED"
+    SECOND_APPROVER_REQUIRED = "PLAN_CLAIM_BUS_SECOND_APPROVER_REQUIRED"
     CLAIM_NOT_FOUND = "PLAN_CLAIM_NOT_FOUND"
     ACTION_NOT_FOUND = "PLAN_CLAIM_ACTION_NOT_FOUND"
     PLAN_NOT_FOUND = "PLAN_PLAN_NOT_FOUND"
@@ -57,6 +60,12 @@ class BusinessRuleViolation(PlanError):
 
 class InvalidTransition(PlanError):
     code = ErrorCode.INVALID_STATUS_TRANSITION
+
+
+class ReviewConflict(PlanError):
+    """Review work the claim's assignment or pending approval does not allow now (409)."""
+
+    code = ErrorCode.NOT_ASSIGNED
 
 
 class NotFound(PlanError):

@@ -31,6 +31,7 @@ class TaskName(StrEnum):
     INGEST_BATCH = "plan.claims.ingest_batch"
     SWEEP = "plan.maintenance.sweep"
     EXPIRE_OVERDUE = "plan.maintenance.expire_overdue"
+    EXPIRE_ASSIGNMENTS = "plan.maintenance.expire_assignments"
     PRUNE_OUTBOX = "plan.maintenance.prune_outbox"
 
 
@@ -67,6 +68,7 @@ TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.INGEST_BATCH: Queue.INGEST,
     TaskName.SWEEP: Queue.MAINTENANCE,
     TaskName.EXPIRE_OVERDUE: Queue.MAINTENANCE,
+    TaskName.EXPIRE_ASSIGNMENTS: Queue.MAINTENANCE,
     TaskName.PRUNE_OUTBOX: Queue.MAINTENANCE,
 }
 

@@ -328,6 +328,12 @@ class ReviewDecision(_CamelModel):
     approved_amount: ApprovedAmount | None = None
 
 
+class Reassignment(_CamelModel):
+    """An administrator hands a claim under review to another reviewer."""
+
+    reviewer_id: str = Field(min_length=1, max_length=128)
+
+
 class AdditionalInfo(_CamelModel):
     note: str | None = Field(None, max_length=2000)
     documents: list[DocumentIn]
@@ -349,7 +355,7 @@ _CODE_BY_FIELD = {
 }
 _ALIASES = {
     name: field.alias or name
-    for model in (DocumentIn, QueuedClaim, ReviewDecision, AdditionalInfo)
+    for model in (DocumentIn, QueuedClaim, ReviewDecision, AdditionalInfo, Reassignment)
     for name, field in model.model_fields.items()
 }
 

@@ -22,14 +22,14 @@ import sqlalchemy as sa
 from config import Settings
 from models.base import table_of
 from models.commands import Actor, ClaimCommand, DocumentRef, automatic_event_id
-from models.enums import ActionStatus, ClaimEvent, ClaimStatus, ProcedureType
+from models.enums import ActionStatus, ActivityKind, ClaimEvent, ClaimStatus, ProcedureType
 from models.errors import PlanError
-from models.events import ClaimEventPayload
+from models.events import ActivityEventPayload, ClaimEventPayload
 from models.history_chain import GENESIS, chain_hash
 from models.lifecycle import domain_event_name, fire
 from models.money import money_text
 from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Queue, Step, TaskName
-from models.tables import Claim, ClaimAction, ClaimStatusHistory, OutboxMessage
+from models.tables import Claim, ClaimAction, ClaimActivity, ClaimStatusHistory, OutboxMessage
 from storage.bulk import in_array, insert_rows, pipelined, update_rows
 from storage.unit_of_work import PlanJourneyContext
 
@@ -37,6 +37,7 @@ claims_t = table_of(Claim)
 history_t = table_of(ClaimStatusHistory)
 outbox_t = table_of(OutboxMessage)
 actions_t = table_of(ClaimAction)
+activity_t = table_of(ClaimActivity)
 
 LOCKED_COLUMNS = (
     claims_t.c.id,
@@ -144,6 +145,19 @@ class Outcome:
     claim_status: ClaimStatus | None = None
 
 
+class ClaimOfActivity(Protocol):
+    """What an activity's event says about its claim (a ClaimState, or a row of one)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def plan_id(self) -> int: ...
+
+
 @dataclass(slots=True)
 class ChangeSet:
     """Rows one transaction writes, gathered first and written set-based at the end.
@@ -154,7 +168,7 @@ class ChangeSet:
     settings: Settings
     now: datetime = field(default_factory=utcnow)
     history: list[dict[str, Any]] = field(default_factory=list)
-    events: list[ClaimEventPayload] = field(default_factory=list)
+    events: list[ClaimEventPayload | ActivityEventPayload] = field(default_factory=list)
     touched: dict[int, ClaimState] = field(default_factory=dict)
     # The automatic step each claim owes at commit: a later transition in the same
     # transaction settles it, so only what is still owed becomes outbox work.
@@ -164,6 +178,7 @@ class ChangeSet:
     action_work: list[QueuedAction] = field(default_factory=list)
     # Work for a task other than the automatic steps (a dead letter sent again).
     work: list[tuple[TaskName, Queue, list[Any]]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def at(cls, settings: Settings, now: datetime | None) -> ChangeSet:
@@ -248,6 +263,41 @@ class ChangeSet:
             "occurredAt": self.now.isoformat(),
         }
 
+    def activity(
+        self,
+        claim: ClaimOfActivity,
+        kind: ActivityKind,
+        *,
+        actor: Actor,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Review work that is not a transition (a take, a release, a first approval): one
+        activity row and one domain event, written with everything else at the end."""
+        event_id = uuid.uuid4()
+        self.activities.append(
+            {
+                "claim_id": claim.id,
+                "event_id": event_id,
+                "kind": kind.value,
+                "actor_id": actor.id,
+                "actor_role": actor.role.value,
+                "details": details,
+                "occurred_at": self.now,
+            }
+        )
+        event: ActivityEventPayload = {
+            "eventId": str(event_id),
+            "type": kind.event_type,
+            "claimId": claim.id,
+            "userId": claim.user_id,
+            "planId": claim.plan_id,
+            "actorId": actor.id,
+            "actorRole": actor.role.value,
+            "occurredAt": self.now.isoformat(),
+        }
+        event.update(details or {})  # type: ignore[typeddict-item]
+        self.events.append(event)
+
     def schedule(self, claim: ClaimState, step: Step, *, delay_s: int | None = None) -> None:
         """Owe the claim an automatic step; the sweeper re-publishes it if it does not happen."""
         claim.next_step = step.value
@@ -301,6 +351,7 @@ class ChangeSet:
         self.owed = {key: step for key, step in self.owed.items() if key in claim_ids}
         self.actions = [row for row in self.actions if row["claim_id"] in claim_ids]
         self.action_work = [work for work in self.action_work if work.claim_id in claim_ids]
+        self.activities = [row for row in self.activities if row["claim_id"] in claim_ids]
 
     def write(self, ctx: PlanJourneyContext) -> None:
         # A second application of one event id breaks the unique constraint here and the
@@ -308,6 +359,7 @@ class ChangeSet:
         with pipelined(ctx):
             insert_rows(ctx, history_t, self.history)
             insert_rows(ctx, actions_t, self.actions)
+            insert_rows(ctx, activity_t, self.activities)
             update_rows(
                 ctx,
                 claims_t,

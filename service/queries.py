@@ -137,7 +137,7 @@ class PlanView:
     benefits: Sequence[Row]
 
 
-def _page(ctx: PlanJourneyContext, query: sa.Select[Any], *, page: int, size: int) -> Page:
+def page_of(ctx: PlanJourneyContext, query: sa.Select[Any], *, page: int, size: int) -> Page:
     rows = ctx.execute(query.limit(size + 1).offset((page - 1) * size)).mappings().all()
     return Page(items=rows[:size], page=page, size=size, has_more=len(rows) > size)
 
@@ -170,7 +170,7 @@ def list_claims(
     if service_date_to is not None:
         query = query.where(claims_t.c.service_date <= service_date_to)
     query = query.order_by(claims_t.c.created_at.desc(), claims_t.c.id.desc())
-    return _page(ctx, query, page=page, size=size)
+    return page_of(ctx, query, page=page, size=size)
 
 
 def get_claim(ctx: PlanJourneyContext, *, claim_id: int, owner: str | None) -> ClaimView:
@@ -265,22 +265,11 @@ def list_actions(
         .where(actions_t.c.claim_id == claim_id)
         .order_by(actions_t.c.requested_at.desc(), actions_t.c.id.desc())
     )
-    return _page(ctx, query, page=page, size=size)
-
-
-def review_queue(ctx: PlanJourneyContext, *, page: int = 1, size: int = 10) -> Page:
-    """Claims under review that wait for a person (no automatic step owed), oldest first."""
-    # The predicate is the partial index ix_claims_review_queue's, so the index serves it.
-    query = (
-        sa.select(*_CLAIM_SUMMARY)
-        .where(claims_t.c.status == ClaimStatus.UNDER_REVIEW, claims_t.c.next_step.is_(None))
-        .order_by(claims_t.c.submitted_at, claims_t.c.id)
-    )
-    return _page(ctx, query, page=page, size=size)
+    return page_of(ctx, query, page=page, size=size)
 
 
 def list_plans(ctx: PlanJourneyContext, *, page: int = 1, size: int = 10) -> Page:
-    return _page(ctx, sa.select(*_PLAN).order_by(plans_t.c.code), page=page, size=size)
+    return page_of(ctx, sa.select(*_PLAN).order_by(plans_t.c.code), page=page, size=size)
 
 
 def get_plan(ctx: PlanJourneyContext, *, plan_id: int) -> PlanView:

@@ -10,6 +10,7 @@ from config import get_settings
 from models.base import table_of
 from models.names import TaskName
 from models.tables import OutboxMessage
+from service.assignments import expire_leases
 from service.steps import expire_overdue_claims, sweep_overdue_steps
 from storage.unit_of_work import PlanJourneyContext
 from tasks.base import PlanTask
@@ -37,6 +38,21 @@ def expire_overdue() -> int:
         expired = expire_overdue_claims(ctx, settings, limit=settings.batch_size)
         ctx.commit()
     return expired
+
+
+@shared_task(name=TaskName.EXPIRE_ASSIGNMENTS, base=PlanTask)
+def expire_assignments() -> int:
+    """Remove reviewers' leases that ended and audit each expiry (reads treat them as free
+    already; this writes the activity row and the event)."""
+    settings = get_settings()
+    total = 0
+    while True:
+        with PlanJourneyContext() as ctx:
+            expired = expire_leases(ctx, settings, limit=settings.batch_size)
+            ctx.commit()
+        total += expired
+        if expired < settings.batch_size:
+            return total
 
 
 @shared_task(name=TaskName.PRUNE_OUTBOX, base=PlanTask)

@@ -124,6 +124,10 @@ def configure(app: Celery, settings: Settings) -> None:
                 "task": TaskName.EXPIRE_OVERDUE.value,
                 "schedule": float(settings.expire_interval_s),
             },
+            "expire-review-leases": {
+                "task": TaskName.EXPIRE_ASSIGNMENTS.value,
+                "schedule": float(settings.sweeper_interval_s),
+            },
             "prune-published-outbox": {
                 "task": TaskName.PRUNE_OUTBOX.value,
                 "schedule": 3600.0,
