@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import actions, balances, claims, explanations, fhir, operations, plans, review
+from api import actions, balances, claims, console, explanations, fhir, operations, plans, review
 from api.auth import TokenVerifier
 from api.claims import MAX_BATCH
 from api.errors import install_error_handlers
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(explanations.router)
     app.include_router(fhir.router)
     app.include_router(operations.router)
+    console.install(app)
     return app
 
 

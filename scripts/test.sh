@@ -16,6 +16,7 @@ RABBITMQ_TESTS=(
 
 echo "== ruff"; "$BIN/ruff" check .
 echo "== mypy"; "$BIN/mypy"
+echo "== chromium"; bash scripts/chromium.sh
 for broker in ${TEST_BROKERS:-redis rabbitmq}; do
     case "$broker" in
         redis)
