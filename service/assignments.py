@@ -24,7 +24,7 @@ from models.commands import SYSTEM, Actor
 from models.enums import ActivityKind, ActorRole, ClaimStatus
 from models.errors import ErrorCode, Forbidden, InvalidTransition, NotFound, ReviewConflict
 from models.tables import Claim, ClaimAssignment
-from service.changes import ChangeSet
+from service.changes import ChangeSet, ClaimOfActivity
 from storage.bulk import in_array
 from storage.unit_of_work import PlanJourneyContext
 
@@ -242,7 +242,7 @@ def require_holder(ctx: PlanJourneyContext, claim_id: int, actor: Actor) -> None
 def release_decided(
     ctx: PlanJourneyContext,
     changes: ChangeSet,
-    decided: Sequence[tuple[ReviewedClaim, Actor]],
+    decided: Sequence[tuple[ClaimOfActivity, Actor]],
     *,
     reason: str = "decision",
 ) -> None:

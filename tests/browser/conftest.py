@@ -28,7 +28,9 @@ def _free_port() -> int:
     return port
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running on this thread while it is
+# open, and tests elsewhere call asyncio.run, which refuses to start inside a running one.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
