@@ -102,6 +102,10 @@ class DecisionProbe:
             self.target.postgres.connect(self.target.database) as conn,
         ):
             for claim_id in claim_ids:
+                # Only the holder decides: the reviewer takes the claim first (not timed).
+                taken = client.post(self.url(f"/claims/{claim_id}/assignment"))
+                if taken.status_code != 200:
+                    raise BenchError(f"taking a claim answered {taken.status_code}: {taken.text}")
                 sent = time.time()
                 answer = client.post(
                     self.url(f"/claims/{claim_id}/decision"), json={"decision": "approve"}

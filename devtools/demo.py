@@ -46,6 +46,8 @@ from storage.engine import database_url as configured_database_url
 
 MEMBERS = ("seed-user-1", "seed-user-2", "seed-user-3")
 REVIEWER = "seed-reviewer-1"
+# Approvals of FOUR_EYES_THRESHOLD or more wait for a second, different reviewer.
+SECOND_REVIEWER = "seed-reviewer-2"
 DEMO_DATABASE = "plan_demo"
 DEMO_REDIS_DB = 9
 console = Console(width=120)
@@ -164,7 +166,8 @@ class Client:
         self.tokens = {
             member: issue_token(settings, subject=member, role="member") for member in MEMBERS
         }
-        self.tokens[REVIEWER] = issue_token(settings, subject=REVIEWER, role="reviewer")
+        for reviewer in (REVIEWER, SECOND_REVIEWER):
+            self.tokens[reviewer] = issue_token(settings, subject=reviewer, role="reviewer")
         self.tokens["admin"] = issue_token(settings, subject="demo-admin", role="admin")
 
     def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -384,10 +387,14 @@ def review_round(client: Client) -> Counter[str]:
                 "reasonCode": "REVIEWER_DECISION",
                 "approvedAmount": str(approved),
             }
-        response = client.call(REVIEWER, "POST", f"/claims/{claim['id']}/decision", json=decision)
+        pending = claim.get("pendingApproval") or {}
+        who = SECOND_REVIEWER if pending.get("reviewerId") == REVIEWER else REVIEWER
+        # Only the reviewer holding a claim decides it: take it first (a decision frees it).
+        client.call(who, "POST", f"/claims/{claim['id']}/assignment")
+        response = client.call(who, "POST", f"/claims/{claim['id']}/decision", json=decision)
         done[f"{decision['decision']} → {response.status_code}"] += 1
         if response.status_code == 202:
-            queued.setdefault(REVIEWER, []).append(response.json()["links"]["self"])
+            queued.setdefault(who, []).append(response.json()["links"]["self"])
     for member in MEMBERS:
         waiting = client.call(
             member, "GET", "/claims", params={"status": "ADDITIONAL_INFO_REQUIRED", "size": 100}

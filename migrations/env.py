@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
+import models.review
 import models.tables  # noqa: F401  (registers every table on the metadata)
 from config import get_settings
 from models.base import SCHEMA, metadata

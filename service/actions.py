@@ -31,6 +31,7 @@ from models.errors import (
     ValidationFailed,
 )
 from models.lifecycle import can_fire, fire
+from service.approvals import Approval, ReviewGate, is_reviewer_decision, load_gate
 from service.changes import (
     LOCKED_COLUMNS,
     ChangeSet,
@@ -83,6 +84,11 @@ def record_action(
     if row is None:
         raise NotFound("No such claim", field="id")
     check_command(ClaimState(**row._asdict()), command)
+    if is_reviewer_decision(command):
+        # Re-checked when the task applies it: the lease may expire or move meanwhile.
+        load_gate(ctx, [command.claim_id], settings.four_eyes_threshold).check(
+            command.claim_id, command
+        )
     changes = ChangeSet.at(settings, now)
     changes.record_action(command, idempotency_key=idempotency_key)
     changes.write(ctx)
@@ -250,12 +256,20 @@ def fire_commands(
     claims: dict[int, ClaimState],
     applied_before: dict[uuid.UUID, int],
 ) -> list[Outcome]:
-    """Fire each command on its locked claim into ``changes``; return what became of each."""
+    """Fire each command on its locked claim into ``changes``; return what became of each.
+
+    A person's decision also passes the review gate (only the holder decides; four eyes on
+    large approvals), and once applied frees the claim's assignment."""
+    gate = load_gate(
+        ctx,
+        [c.claim_id for c in commands if is_reviewer_decision(c)],
+        changes.settings.four_eyes_threshold,
+    )
     approvals: list[tuple[ClaimState, ClaimCommand]] = []
     outcomes: list[Outcome] = []
     for command in commands:
         claim = claims.get(command.claim_id)
-        refusal = _screen(command, claim, applied_before.get(command.event_id))
+        refusal = _screen(command, claim, applied_before.get(command.event_id), gate)
         if refusal is not None:
             outcomes.append(refusal)
             continue
@@ -271,10 +285,13 @@ def fire_commands(
             reason_code=_reason_for(command),
             note=command.note,
         )
+        if is_reviewer_decision(command):
+            gate.decided(claim, command.actor)
         outcomes.append(Outcome(claim.id, command.event_id, "applied", None, claim.status))
 
     if approvals:
-        outcomes.extend(_approve(ctx, changes, approvals))
+        outcomes.extend(_approve(ctx, changes, approvals, gate))
+    gate.write(ctx, changes)
     _attach_documents(
         ctx,
         changes.now,
@@ -288,7 +305,7 @@ def fire_commands(
 
 
 def _screen(
-    command: ClaimCommand, claim: ClaimState | None, applied_to: int | None
+    command: ClaimCommand, claim: ClaimState | None, applied_to: int | None, gate: ReviewGate
 ) -> Outcome | None:
     """Why ``command`` must not fire (missing claim, duplicate, not allowed), or None."""
     if claim is None:
@@ -299,6 +316,7 @@ def _screen(
         return Outcome(claim.id, command.event_id, "duplicate", None, claim.status)
     try:
         check_command(claim, command)
+        gate.check(claim.id, command)
     except PlanError as refusal:
         kind = "stale" if command.is_automatic else "refused"
         return Outcome(claim.id, command.event_id, kind, refusal, claim.status)
@@ -309,8 +327,13 @@ def _approve(
     ctx: PlanJourneyContext,
     changes: ChangeSet,
     approvals: list[tuple[ClaimState, ClaimCommand]],
+    gate: ReviewGate,
 ) -> list[Outcome]:
-    """Reviewer approvals: the breakdown against coverage, spent from the year-to-date totals."""
+    """Reviewer approvals: the breakdown against coverage, spent from the year-to-date totals.
+
+    An amount at or above the four-eyes threshold is first recorded as pending (nothing is
+    spent, the claim stays under review); a second reviewer's approval of the same amount
+    decides it, its history row naming the first approver."""
     outcomes: list[Outcome] = []
     facts = load_adjudication_facts(ctx, [claim for claim, _ in approvals], lock_totals=True)
     for claim, command in approvals:
@@ -318,6 +341,15 @@ def _approve(
             breakdown = facts.review_breakdown(claim, command.approved_amount)
         except PlanError as refusal:
             outcomes.append(Outcome(claim.id, command.event_id, "refused", refusal, claim.status))
+            continue
+        verdict = (
+            gate.approval(claim.id, breakdown.benefit)
+            if is_reviewer_decision(command)
+            else Approval.SINGLE
+        )
+        if verdict is Approval.FIRST:
+            gate.first_approval(claim, command, breakdown.benefit, changes.now)
+            outcomes.append(Outcome(claim.id, command.event_id, "applied", None, claim.status))
             continue
         reasons = [command.reason_code or ReasonCode.REVIEWER_DECISION]
         if breakdown.benefit < breakdown.submitted:
@@ -328,6 +360,8 @@ def _approve(
             "breakdown": breakdown.as_json(),
             "coverageId": facts.coverage_of(claim),
         }
+        if verdict is Approval.SECOND:
+            decision["firstApprover"] = gate.pending[claim.id].as_details()
         facts.record_approval(claim, breakdown, decision)
         changes.transition(
             claim,
@@ -338,6 +372,8 @@ def _approve(
             note=command.note,
             details=decision,
         )
+        if is_reviewer_decision(command):
+            gate.decided(claim, command.actor)
         outcomes.append(Outcome(claim.id, command.event_id, "applied", None, claim.status))
     facts.write_totals(ctx)
     return outcomes

@@ -10,6 +10,7 @@ events in the caller's change set.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from models.base import table_of
 from models.commands import Actor, ClaimCommand
 from models.enums import ActivityKind, ActorRole, ClaimEvent
 from models.errors import ErrorCode, ReviewConflict
-from models.tables import ClaimAssignment, PendingApproval
+from models.review import ClaimAssignment, PendingApproval
 from service.assignments import release_decided
 from service.changes import ChangeSet, ClaimOfActivity
 from storage.bulk import in_array
@@ -71,7 +72,7 @@ class ReviewGate:
     threshold: Decimal
     holders: dict[int, str]
     pending: dict[int, Pending]
-    firsts: list[tuple[ClaimOfActivity, Pending]] = field(default_factory=list)
+    firsts: list[tuple[ClaimOfActivity, Pending, uuid.UUID]] = field(default_factory=list)
     freed: list[tuple[ClaimOfActivity, Actor]] = field(default_factory=list)
 
     def check(self, claim_id: int, command: ClaimCommand) -> None:
@@ -120,7 +121,7 @@ class ReviewGate:
             note=command.note,
             approved_at=now,
         )
-        self.firsts.append((claim, pending))
+        self.firsts.append((claim, pending, command.event_id))
         self.freed.append((claim, command.actor))
 
     def decided(self, claim: ClaimOfActivity, actor: Actor) -> None:
@@ -131,18 +132,21 @@ class ReviewGate:
         ids = sorted({claim.id for claim, _ in self.freed})
         if ids:
             ctx.execute(pending_t.delete().where(in_array(pending_t.c.claim_id, ids)))
-        for claim, pending in self.firsts:
+        for claim, pending, action_id in self.firsts:
             ctx.execute(insert(pending_t).values(**_pending_row(pending)))
+            # The action's id: a second application of the same action breaks the unique
+            # event id and rolls back, as a transition's history row would.
             changes.activity(
                 claim,
                 ActivityKind.APPROVAL_PENDING,
+                event_id=action_id,
                 actor=Actor(id=pending.reviewer_id, role=pending.reviewer_role),
                 details={
                     "reviewerId": pending.reviewer_id,
                     "approvedAmount": f"{pending.approved_amount:.2f}",
                 },
             )
-        firsts = {claim.id for claim, _ in self.firsts}
+        firsts = {claim.id for claim, _, _ in self.firsts}
         approved_once = [(c, a) for c, a in self.freed if c.id in firsts]
         release_decided(ctx, changes, approved_once, reason="first_approval")
         release_decided(ctx, changes, [(c, a) for c, a in self.freed if c.id not in firsts])
@@ -163,6 +167,8 @@ def _pending_row(pending: Pending) -> dict[str, Any]:
 def load_gate(ctx: PlanJourneyContext, claim_ids: list[int], threshold: Decimal) -> ReviewGate:
     """The live leases and pending approvals of the claims (whose rows the caller locked)."""
     ids = sorted(set(claim_ids))
+    if not ids:
+        return ReviewGate(threshold, {}, {})
     holders = {
         row.claim_id: row.reviewer_id
         for row in ctx.execute(

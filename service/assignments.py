@@ -23,7 +23,8 @@ from models.base import table_of
 from models.commands import SYSTEM, Actor
 from models.enums import ActivityKind, ActorRole, ClaimStatus
 from models.errors import ErrorCode, Forbidden, InvalidTransition, NotFound, ReviewConflict
-from models.tables import Claim, ClaimAssignment
+from models.review import ClaimAssignment
+from models.tables import Claim
 from service.changes import ChangeSet, ClaimOfActivity
 from storage.bulk import in_array
 from storage.unit_of_work import PlanJourneyContext

@@ -29,7 +29,8 @@ from models.history_chain import GENESIS, chain_hash
 from models.lifecycle import domain_event_name, fire
 from models.money import money_text
 from models.names import ACTION_TASKS, STEP_TASKS, TASK_QUEUES, Queue, Step, TaskName
-from models.tables import Claim, ClaimAction, ClaimActivity, ClaimStatusHistory, OutboxMessage
+from models.review import ClaimActivity
+from models.tables import Claim, ClaimAction, ClaimStatusHistory, OutboxMessage
 from storage.bulk import in_array, insert_rows, pipelined, update_rows
 from storage.unit_of_work import PlanJourneyContext
 
@@ -270,10 +271,11 @@ class ChangeSet:
         *,
         actor: Actor,
         details: dict[str, Any] | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> None:
         """Review work that is not a transition (a take, a release, a first approval): one
         activity row and one domain event, written with everything else at the end."""
-        event_id = uuid.uuid4()
+        event_id = event_id or uuid.uuid4()
         self.activities.append(
             {
                 "claim_id": claim.id,

@@ -19,14 +19,8 @@ import sqlalchemy as sa
 from models.base import table_of
 from models.enums import ActorRole, ClaimStatus, ProcedureType
 from models.errors import ErrorCode, NotFound
-from models.tables import (
-    Claim,
-    ClaimActivity,
-    ClaimAssignment,
-    ClaimStatusHistory,
-    PendingApproval,
-    Plan,
-)
+from models.review import ClaimActivity, ClaimAssignment, PendingApproval
+from models.tables import Claim, ClaimStatusHistory, Plan
 from service.queries import Page, Row, page_of
 from storage.unit_of_work import PlanJourneyContext
 

@@ -4,6 +4,7 @@ same authorization; refusals are shown on the page with their codes."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -16,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import QueryParams
 
-from api import claims as claims_api
+from api import actions as actions_api
 from api.auth import Unauthenticated, User
 from api.console import session
 from api.console.present import (
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
 QUEUE_PAGE_SIZE = 25
-_DONE = frozenset({"approve", "reject", "request_info", "take", "release"})
+_DONE = frozenset({"take", "release"})
 _PROCEDURES = frozenset(kind.value for kind in ProcedureType)
 
 
@@ -225,9 +226,23 @@ def queue_page(request: Request, user: ConsoleUser) -> HTMLResponse:
 # --------------------------------------------------------------------------- a claim
 
 
-def _claim_context(user: User, claim_id: int) -> dict[str, Any]:
+def _action_of(ctx: PlanJourneyContext, claim_id: int, action_id: str | None) -> Any:
+    """The action the reviewer just asked for, to show until the worker applies it."""
+    try:
+        wanted = uuid.UUID(action_id or "")
+    except ValueError:
+        return None
+    try:
+        row = claim_queries.get_action(ctx, claim_id=claim_id, action_id=wanted, owner=None)
+    except PlanError:
+        return None
+    return {**row, "status": str(getattr(row["status"], "value", row["status"]))}
+
+
+def _claim_context(user: User, claim_id: int, action_id: str | None = None) -> dict[str, Any]:
     with PlanJourneyContext() as ctx:
         view = claim_queries.get_claim(ctx, claim_id=claim_id, owner=None)
+        action = _action_of(ctx, claim_id, action_id)
         activity = review.claim_activity(ctx, claim_id=claim_id, owner=None)
         assignment = review.assignment_of(ctx, claim_id)
         pending = review.pending_approval_of(ctx, claim_id)
@@ -253,6 +268,7 @@ def _claim_context(user: User, claim_id: int) -> dict[str, Any]:
         "own_claim": claim["user_id"] == user.id,
         "is_admin": user.role is ActorRole.ADMIN,
         "rejection_reasons": REJECTION_REASONS,
+        "action": action,
     }
 
 
@@ -269,7 +285,7 @@ def _claim_view(
     error: PlanError | None = None,
 ) -> HTMLResponse:
     try:
-        context = _claim_context(user, claim_id)
+        context = _claim_context(user, claim_id, request.query_params.get("action"))
     except PlanError as missing:
         raise ConsoleRefusal(status_for(missing), missing.message) from None
     done = request.query_params.get("done")
@@ -338,12 +354,16 @@ def decide(
         body["note"] = note.strip()
     try:
         session.check_csrf(request, csrf)
-        claims_api.decide_claim(
+        accepted = actions_api.decide_claim(
             user=user,
             settings=session.settings_of(request),
             claim_id=claim_id,
             body=orjson.dumps(body),
+            response=Response(),
+            idempotency_key=None,
         )
     except PlanError as refusal:
         return _claim_view(request, user, claim_id, error=refusal)
-    return _after(claim_id, body["decision"])
+    return RedirectResponse(
+        f"/console/claims/{claim_id}?action={accepted.action_id}", status_code=303
+    )

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.support.harness import ROOT, Harness, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# The worker applies a decision within milliseconds on an idle machine; a shared, busy one
+# (two cores, several test runs) may take seconds.
+expect.set_options(timeout=20_000)
 ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
 
 
@@ -50,7 +53,10 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def console_url(harness: Harness) -> str:
-    """The web process, started as the Procfile starts it, on a port of this test's own."""
+    """The web process, started as the Procfile starts it, on a port of this test's own, with
+    a worker and the relay that apply the reviewers' actions."""
+    harness.start_worker()
+    harness.start_relay()
     port = _free_port()
     web = harness.start(
         "web",

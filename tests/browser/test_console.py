@@ -116,3 +116,37 @@ def test_a_members_token_is_refused_by_the_console(
     assert response is not None and response.status == 403
     expect(page.get_by_test_id("refused")).to_contain_text("reviewers and administrators")
     forwarded.close()
+
+
+def test_four_eyes_in_two_browsers(
+    harness: Harness, chromium: Browser, console_url: str, screens: Screens
+) -> None:
+    world = make_world(users=(MEMBER,))
+    claim_id = waiting_claim(harness, world, MEMBER, amount="8000.00")
+    first, second = new_context(chromium, console_url), new_context(chromium, console_url)
+    one, two = first.new_page(), second.new_page()
+    sign_in(one, "reviewer-1")
+    sign_in(two, "reviewer-2")
+
+    one.goto(f"/console/claims/{claim_id}")
+    one.get_by_test_id("take").click()
+    one.get_by_test_id("approve").click()
+    expect(one.get_by_test_id("action-status")).to_have_attribute("data-status", "applied")
+    expect(one.get_by_test_id("claim-status")).to_have_text("UNDER_REVIEW")
+    expect(one.get_by_test_id("pending-approval")).to_contain_text("6,400.00")
+    screens.shot(one, "first-approval-pending")
+
+    two.goto("/console?awaitingSecondApproval=true")
+    row = two.locator(f'[data-testid="queue-row"][data-claim-id="{claim_id}"]')
+    expect(row.get_by_test_id("awaiting-second-approval")).to_be_visible()
+    screens.shot(two, "queue-awaiting-second-approval")
+    row.get_by_test_id("take").click()
+    expect(two.get_by_test_id("pending-approval")).to_contain_text("reviewer-1")
+    two.get_by_test_id("approve").click()
+    expect(two.get_by_test_id("claim-status")).to_have_text("APPROVED")
+    approval = two.locator('[data-testid="history-row"][data-event="approve"]')
+    expect(approval).to_contain_text("reviewer-2")
+    expect(approval.get_by_test_id("first-approver")).to_contain_text("reviewer-1")
+    screens.shot(two, "second-approval-approved")
+    first.close()
+    second.close()

@@ -121,3 +121,9 @@ def wait_for_action(
         return action if action.get("status") == status else None
 
     return wait_until(settled, timeout=timeout, what=f"action {path} to be {status}")
+
+
+def take(api: TestClient, claim_id: int, headers: Headers) -> None:
+    """The reviewer takes the claim: only the holder of a claim decides it."""
+    response = api.post(f"/claims/{claim_id}/assignment", headers=headers)
+    assert response.status_code == 200, response.text

@@ -15,6 +15,7 @@ from tests.e2e.conftest import (
     REVIEWER,
     Headers,
     bearer,
+    take,
     wait_for_action,
     wait_for_status,
 )
@@ -67,6 +68,7 @@ def test_a_large_claim_waits_for_a_reviewer_who_approves_it_partially(
     assert waiting["decisionReasonCode"] == "ABOVE_AUTO_APPROVAL_THRESHOLD"
     assert waiting["adjudication"]["decision"] == "refer"
 
+    take(api, accepted["id"], reviewer)
     decided = api.post(
         f"/claims/{accepted['id']}/decision",
         json={"decision": "approve", "approvedAmount": "300.00", "note": "Two sessions only"},
@@ -116,11 +118,13 @@ def test_reviewers_reject_or_ask_for_information_and_the_member_answers(
     for claim in (rejected, asked):
         wait_until(partial(_in_review_queue, api, claim["id"], reviewer), what="the queue")
 
+    take(api, rejected["id"], admin)
     rejection = api.post(
         f"/claims/{rejected['id']}/decision",
         json={"decision": "reject", "reasonCode": "NOT_COVERED"},
         headers=admin,
     )
+    take(api, asked["id"], reviewer)
     request = api.post(
         f"/claims/{asked['id']}/decision",
         json={"decision": "request_info", "note": "Send the referral"},
@@ -202,13 +206,15 @@ def test_a_reviewer_may_not_decide_their_own_claim(
     assert api.get(f"/claims/{accepted['id']}", headers=member).json()["status"] == "UNDER_REVIEW"
 
 
-def test_two_reviewers_deciding_at_once_one_is_queued_and_the_other_gets_409(
+def test_two_decisions_by_the_holder_at_once_one_is_queued_and_the_other_gets_409(
     api: TestClient, file_claim: FileClaim, reviewer: Headers, pipeline: Harness
 ) -> None:
     accepted = file_claim(amount="400.00")
     claim_id = accepted["id"]
     wait_until(lambda: _in_review_queue(api, claim_id, reviewer), what="the claim in the queue")
-    second_reviewer = bearer("reviewer-2", "reviewer")
+    # Only the holder decides (another reviewer is refused at once): two tabs of the holder.
+    take(api, claim_id, reviewer)
+    second_reviewer = reviewer
     answers: dict[str, Any] = {}
 
     def decide(name: str, headers: Headers, decision: str) -> None:

@@ -10,7 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from devtools.processes import free_port
-from tests.e2e.conftest import MEMBER, Headers, wait_for_action
+from tests.e2e.conftest import MEMBER, Headers, take, wait_for_action
 from tests.support.factories import World, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.service import advance, owed_step
@@ -57,6 +57,7 @@ def test_flower_lists_the_approve_task_of_a_reviewers_decision(
     # Flower learns of tasks from the workers' events: it must see the worker first.
     wait_until(lambda: flower_json(port, "/api/workers"), timeout=60, what="Flower's workers")
 
+    take(api, claim_id, reviewer)
     decided = api.post(
         f"/claims/{claim_id}/decision",
         json={"decision": "approve", "note": "Dr. Quaresma confirmed", "approvedAmount": "250.00"},

@@ -21,7 +21,7 @@ from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
-from tests.support.service import advance, blocked_sessions, owed_step, row_lock_held
+from tests.support.service import advance, blocked_sessions, owed_step, row_lock_held, take_for
 
 MEMBER = "member-1"
 REVIEWER = Actor(id="reviewer-5", role=ActorRole.REVIEWER)
@@ -44,6 +44,7 @@ def record_approval(claim_id: int) -> RecordedAction:
     approval = ClaimCommand(
         claim_id=claim_id, event=ClaimEvent.APPROVE, event_id=uuid.uuid4(), actor=REVIEWER
     )
+    take_for([approval])  # only the holder decides
     with PlanJourneyContext() as ctx:
         recorded = record_action(ctx, approval, get_settings())
         ctx.commit()
@@ -69,7 +70,8 @@ def assert_applied_once(harness: Harness, claim_id: int, action_id: uuid.UUID) -
     )
     assert approvals == [{"event_id": action_id, "actor_id": REVIEWER.id}]
     events = harness.scalar(
-        f"SELECT count(*) FROM {OUTBOX_ITEMS} WHERE kind = 'event' AND claim_id = %s "
+        f"SELECT count(*) FROM {OUTBOX_ITEMS} "
+        "WHERE kind = 'event' AND item ? 'newStatus' AND claim_id = %s "
         "AND item->>'type' = 'claim.approved'",
         (claim_id,),
     )

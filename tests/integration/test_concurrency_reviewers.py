@@ -24,7 +24,14 @@ from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.outbox import OUTBOX_ITEMS
-from tests.support.service import advance, apply, blocked_sessions, owed_step, row_lock_held
+from tests.support.service import (
+    advance,
+    apply,
+    blocked_sessions,
+    owed_step,
+    row_lock_held,
+    take_for,
+)
 
 MEMBER = "member-1"
 RECEIPT = DocumentRef(
@@ -35,7 +42,8 @@ RECEIPT = DocumentRef(
 def actor_for(event: ClaimEvent, number: int) -> Actor:
     if event in (ClaimEvent.PROVIDE_INFO, ClaimEvent.CANCEL):
         return Actor(id=MEMBER, role=ActorRole.MEMBER)
-    return Actor(id=f"reviewer-{number}", role=ActorRole.REVIEWER)
+    # Only the holder decides: the racing decisions are the holder's (a double submission).
+    return Actor(id="reviewer-1", role=ActorRole.REVIEWER)
 
 
 def command(claim_id: int, event: ClaimEvent, number: int) -> ClaimCommand:
@@ -62,6 +70,7 @@ def race(
     harness: Harness, gate_sql: str, gate_params: tuple[object, ...], *commands: ClaimCommand
 ) -> list[Outcome]:
     """Apply each command in a thread of its own, all blocked on the gate, then let them go."""
+    take_for(commands)
     barrier = threading.Barrier(len(commands))
 
     def contender(cmd: ClaimCommand) -> Outcome:

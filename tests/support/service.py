@@ -3,7 +3,7 @@ tests hold to make two transactions really overlap."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -11,8 +11,11 @@ import psycopg
 
 from config import Settings, get_settings
 from models.commands import ClaimCommand, automatic_event_id
+from models.errors import PlanError
 from models.names import Step
 from service.actions import apply_commands
+from service.approvals import is_reviewer_decision
+from service.assignments import live_holder, take_claim
 from service.changes import AutomaticStep, Outcome
 from service.steps import advance_claims
 from storage.unit_of_work import PlanJourneyContext
@@ -31,7 +34,25 @@ def committed(
     return result
 
 
+def take_for(commands: Iterable[ClaimCommand]) -> None:
+    """Take each claim a reviewer's decision is for, for that reviewer, as clients do before
+    deciding (only the holder decides); a claim that cannot be taken is left as it is, so
+    that the decision meets the refusal the test is about."""
+    wanted = {(c.claim_id, c.actor) for c in commands if is_reviewer_decision(c)}
+    for claim_id, actor in sorted(wanted, key=lambda pair: (pair[0], pair[1].id)):
+        with PlanJourneyContext() as ctx:
+            if live_holder(ctx, claim_id) == actor.id:
+                continue  # held already: no renewal, so that nothing else changes
+            try:
+                take_claim(ctx, claim_id=claim_id, actor=actor, settings=get_settings())
+            except PlanError:
+                continue
+            ctx.commit()
+
+
 def apply(*commands: ClaimCommand) -> list[Outcome]:
+    """Apply commands as a task does, reviewers' decisions by the reviewer holding the claim."""
+    take_for(commands)
     return committed(apply_commands, list(commands))
 
 
