@@ -226,6 +226,10 @@ class Claim(Base):
         sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint(
+            "request_fingerprint IS NULL OR request_fingerprint ~ '^[0-9a-f]{64}$'",
+            name="request_fingerprint_sha256",
+        ),
+        sa.CheckConstraint(
             "next_step IS NULL OR next_step IN ('start_review', 'adjudicate')",
             name="next_step_known",
         ),
@@ -327,6 +331,7 @@ class Claim(Base):
     history_hash: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Hash of the claim's last history row; NULL before the first"
     )
+    request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), comment="Request hash")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.e2e.conftest import ADMIN, MEMBER, REVIEWER, Headers, bearer
 from tests.support.factories import World, claim_body
-from tests.support.harness import Harness, wait_until
+from tests.support.harness import Harness, admin_conninfo, wait_until
 from tests.support.rawhttp import (
     RawConnection,
     RawResponse,
@@ -34,6 +35,7 @@ from tests.support.rawhttp import (
     start_web,
 )
 from tests.support.servers import free_port
+from tests.support.service import blocked_sessions
 
 CLAIM_LIMIT = 8192
 BODY_LIMIT = 32_768
@@ -199,6 +201,46 @@ def test_correctly_signed_tokens_with_odd_claim_types_answer_401(
             assert_refused(answer, 401, "PLAN_AUTH_UNAUTHENTICATED")
             assert answer.headers["www-authenticate"] == "Bearer"
             assert_still_serves(connection)
+
+
+# --------------------------------------------------------------------- 3. Idempotency-Key
+
+
+def test_an_idempotency_key_names_one_request(connection: RawConnection, world: World) -> None:
+    keyed = {**bearer(MEMBER, "member"), "Idempotency-Key": "order-1"}
+    claim = claim_body(world, MEMBER, amount="80.00")
+    first = connection.exchange(_post("/claims", keyed, json.dumps(claim).encode()))
+    assert first.status == 202, first.body
+    # The same request, written otherwise: keys reordered, 80 for "80.00", a default spelled out.
+    same = dict(reversed(list({**claim, "amount": 80, "draft": False}.items())))
+    repeat = connection.exchange(_post("/claims", keyed, json.dumps(same).encode()))
+    assert repeat.status == 202, repeat.body
+    assert (repeat.json()["id"], repeat.json()["replayed"]) == (first.json()["id"], True)
+    for changed in ({**claim, "amount": "80.01"}, {**claim, "notes": "another"}):
+        answer = connection.exchange(_post("/claims", keyed, json.dumps(changed).encode()))
+        assert_refused(answer, 422, "PLAN_CLAIM_VAL_IDEMPOTENCY_KEY_REUSED", "Idempotency-Key")
+        assert_still_serves(connection)
+
+
+def test_a_key_still_in_flight_answers_409(
+    harness: Harness, web: Web, connection: RawConnection, world: World
+) -> None:
+    keyed = {**bearer(MEMBER, "member"), "Idempotency-Key": "order-2"}
+    body = json.dumps(claim_body(world, MEMBER)).encode()
+    with psycopg.connect(admin_conninfo(harness.database_url)) as gate, web.connect() as first:
+        # Reads pass an exclusive table lock; the first request's insert waits for it.
+        gate.execute("LOCK TABLE plan.claims IN EXCLUSIVE MODE")
+        first.send(_post("/claims", keyed, body))
+        wait_until(lambda: blocked_sessions(harness) == 1, what="the first insert to wait")
+        for repeat in (body, json.dumps(claim_body(world, MEMBER)).encode()):
+            answer = connection.exchange(_post("/claims", keyed, repeat))
+            assert_refused(answer, 409, "PLAN_CLAIM_BUS_IDEMPOTENCY_CONFLICT", "Idempotency-Key")
+            assert_still_serves(connection)
+        gate.rollback()
+        stored = first.read_response()
+        assert stored.status == 202, stored.body
+    again = connection.exchange(_post("/claims", keyed, body))
+    assert (again.status, again.json()["replayed"]) == (202, True)
 
 
 # --------------------------------------------------------------------- 4. sizes and shapes
