@@ -226,10 +226,6 @@ class Claim(Base):
         sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint(
-            "request_fingerprint IS NULL OR request_fingerprint ~ '^[0-9a-f]{64}$'",
-            name="request_fingerprint_sha256",
-        ),
-        sa.CheckConstraint(
             "next_step IS NULL OR next_step IN ('start_review', 'adjudicate')",
             name="next_step_known",
         ),

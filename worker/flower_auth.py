@@ -67,7 +67,6 @@ def behind_basic_auth(
 
 def run_flower(*, credentials: str, address: str, port: int, extra: Sequence[str]) -> int:
     """Flower on ``address:port`` behind ``credentials`` (comma-separated user:password)."""
-    import os
     import sys
 
     import flower.command
@@ -75,8 +74,8 @@ def run_flower(*, credentials: str, address: str, port: int, extra: Sequence[str
 
     # The command builds its application from this name when it runs.
     flower.command.Flower = behind_basic_auth(flower.command.Flower, credentials.split(","))
-    # Flower reads its own options from FLOWER_* variables; its UI also looks at basic_auth.
-    os.environ["FLOWER_BASIC_AUTH"] = credentials
+    # Flower's own basic_auth too (its UI reads it). This argv is the running process's own
+    # list: the command line `ps` shows is still `plan flower`, without the credentials.
     sys.argv = [
         "celery",
         "-A",
@@ -84,6 +83,7 @@ def run_flower(*, credentials: str, address: str, port: int, extra: Sequence[str
         "flower",
         f"--port={port}",
         f"--address={address}",
+        f"--basic_auth={credentials}",
         *extra,
     ]
     return celery_main()

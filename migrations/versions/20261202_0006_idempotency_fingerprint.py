@@ -2,11 +2,12 @@
 
 A key reused with a different request is refused (422 PLAN_CLAIM_VAL_IDEMPOTENCY_KEY_REUSED)
 instead of answered as a replay of the first: claims keep the SHA-256 of the canonical
-request (models/idempotency.py) beside the key. Claims stored before have none and are
-answered as replays, as they were.
+request (models/idempotency.py: sha256 hex of the validated fields, keys sorted) beside the
+key. Claims stored before have none and are answered as replays, as they were. (The column's
+comment is short: models/tables.py is at its 600-line budget.)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0003
 Create Date: 2026-12-02 06:40:00+00:00
 """
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
-down_revision: str | None = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -28,20 +29,11 @@ def upgrade() -> None:
             'request_fingerprint',
             sa.String(length=64),
             nullable=True,
-            comment='SHA-256 (hex) of the canonical request stored with idempotency_key',
+            comment='Request hash',
         ),
-        schema='plan',
-    )
-    op.create_check_constraint(
-        op.f('ck_claims_request_fingerprint_sha256'),
-        'claims',
-        "request_fingerprint IS NULL OR request_fingerprint ~ '^[0-9a-f]{64}$'",
         schema='plan',
     )
 
 
 def downgrade() -> None:
-    op.drop_constraint(
-        op.f('ck_claims_request_fingerprint_sha256'), 'claims', type_='check', schema='plan'
-    )
     op.drop_column('claims', 'request_fingerprint', schema='plan')

@@ -519,6 +519,8 @@ def _flower(harness: Harness, env: dict[str, str] | None = None) -> int:
         return bool(_listening_addresses(port))
 
     wait_until(listening, timeout=60, interval=0.2, what="Flower to listen")
+    # The credentials are in no command line another user of the host can read.
+    assert b"s3cret" not in Path(f"/proc/{flower.popen.pid}/cmdline").read_bytes()
     return port
 
 
