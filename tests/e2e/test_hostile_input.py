@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from devtools.processes import free_port
 from tests.e2e.conftest import ADMIN, MEMBER, REVIEWER, Headers, bearer
 from tests.support.factories import World, claim_body
 from tests.support.harness import Harness, admin_conninfo, wait_until
@@ -34,7 +35,6 @@ from tests.support.rawhttp import (
     request_bytes,
     start_web,
 )
-from tests.support.servers import free_port
 from tests.support.service import blocked_sessions
 
 CLAIM_LIMIT = 8192

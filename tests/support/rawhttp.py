@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from devtools.processes import free_port
 from tests.support.harness import Harness, Process, wait_until
-from tests.support.servers import free_port
 
 
 @dataclass(frozen=True)
