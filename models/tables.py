@@ -321,9 +321,7 @@ class Claim(Base):
     version: Mapped[int] = mapped_column(
         sa.Integer, server_default="1", comment="Bumped by every transition"
     )
-    idempotency_key: Mapped[str | None] = mapped_column(
-        sa.String(128), comment="Submitter's Idempotency-Key; unique per user"
-    )
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), comment="Idempotency-Key")
     history_hash: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Hash of the claim's last history row; NULL before the first"
     )

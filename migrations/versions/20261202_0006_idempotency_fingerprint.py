@@ -7,7 +7,7 @@ key. Claims stored before have none and are answered as replays, as they were. (
 comment is short: models/tables.py is at its 600-line budget.)
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-02 06:40:00+00:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
-down_revision: str | None = '0003'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -33,7 +33,23 @@ def upgrade() -> None:
         ),
         schema='plan',
     )
+    op.alter_column(
+        'claims',
+        'idempotency_key',
+        existing_type=sa.String(length=128),
+        comment='Idempotency-Key',
+        existing_comment="Submitter's Idempotency-Key; unique per user",
+        schema='plan',
+    )
 
 
 def downgrade() -> None:
+    op.alter_column(
+        'claims',
+        'idempotency_key',
+        existing_type=sa.String(length=128),
+        comment="Submitter's Idempotency-Key; unique per user",
+        existing_comment='Idempotency-Key',
+        schema='plan',
+    )
     op.drop_column('claims', 'request_fingerprint', schema='plan')
