@@ -16,9 +16,9 @@ import structlog
 from fastapi import APIRouter, Header, Path, Response
 
 from api.auth import CurrentUser, Member, Reviewer, User
-from api.bodies import parse_body
+from api.bodies import validate
 from api.errors import error_responses
-from api.params import AppSettings, ClaimId, PageNumber, PageSize, RawJson, json_request_body
+from api.params import AppSettings, ClaimId, JsonBody, PageNumber, PageSize, json_request_body
 from api.schemas import ActionAccepted, ActionLinks, ActionPage, ActionView
 from config import Settings
 from models.commands import ClaimCommand, DocumentRef
@@ -42,6 +42,7 @@ ActionIdempotencyKey = Annotated[
 ActionId = Annotated[uuid.UUID, Path(alias="actionId", description="The action's id")]
 
 _ACTION_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+_ACTION_WITH_BODY_ERRORS = error_responses(401, 403, 404, 408, 409, 413, 415, 422, 503)
 
 
 def _owner(user: User) -> str | None:
@@ -131,18 +132,18 @@ def cancel_claim(
     status_code=202,
     response_model=ActionAccepted,
     summary="Send the information a reviewer asked for (member)",
-    responses=_ACTION_ERRORS,
+    responses=_ACTION_WITH_BODY_ERRORS,
     openapi_extra=json_request_body("AdditionalInfo"),
 )
 def provide_info(
     user: Member,
     settings: AppSettings,
     claim_id: ClaimId,
-    body: RawJson,
+    body: JsonBody,
     response: Response,
     idempotency_key: ActionIdempotencyKey = None,
 ) -> ActionAccepted:
-    info = parse_body(AdditionalInfo, body)
+    info = validate(AdditionalInfo, body)
     command = _command(
         user,
         claim_id,
@@ -161,18 +162,18 @@ def provide_info(
     status_code=202,
     response_model=ActionAccepted,
     summary="Approve, reject or ask for information (reviewer)",
-    responses=_ACTION_ERRORS,
+    responses=_ACTION_WITH_BODY_ERRORS,
     openapi_extra=json_request_body("ReviewDecision"),
 )
 def decide_claim(
     user: Reviewer,
     settings: AppSettings,
     claim_id: ClaimId,
-    body: RawJson,
+    body: JsonBody,
     response: Response,
     idempotency_key: ActionIdempotencyKey = None,
 ) -> ActionAccepted:
-    decision = parse_body(ReviewDecision, body)
+    decision = validate(ReviewDecision, body)
     command = _command(
         user,
         claim_id,

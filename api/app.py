@@ -18,7 +18,7 @@ from api.auth import TokenVerifier
 from api.claims import MAX_BATCH
 from api.errors import install_error_handlers
 from api.intake import ClaimIntake
-from api.middleware import RequestContextMiddleware
+from api.middleware import RequestBodyGuard, RequestContextMiddleware
 from config import Settings, get_settings
 from models.submission import (
     AdditionalInfo,
@@ -94,6 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.intake = intake
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
+    # The last added is the outermost: the context (request id, headers, log) wraps the guard.
+    app.add_middleware(
+        RequestBodyGuard,
+        max_body_bytes=settings.max_body_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(claims.router)
     app.include_router(actions.router)

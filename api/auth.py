@@ -22,6 +22,7 @@ from models.errors import ErrorCode, Forbidden, PlanError
 
 TOKEN_ROLES = frozenset({ActorRole.MEMBER, ActorRole.REVIEWER, ActorRole.ADMIN})
 _MAX_SUBJECT_LENGTH = 128
+_LATEST_EXPIRY = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 class Unauthenticated(PlanError):
@@ -55,6 +56,25 @@ def issue_token(settings: Settings, *, subject: str, role: str, ttl_s: int = 360
     )
 
 
+def _claim_types(claims: object) -> tuple[str, ActorRole, float]:
+    """sub, role and exp, each of its one accepted type; anything else is not a token of ours."""
+    if not isinstance(claims, dict):
+        raise Unauthenticated("The bearer token is not valid")
+    subject, role, expires = claims.get("sub"), claims.get("role"), claims.get("exp")
+    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_SUBJECT_LENGTH:
+        raise Unauthenticated("The token's sub must be a user id of 1 to 128 characters")
+    if not isinstance(role, str) or role not in TOKEN_ROLES:
+        raise Unauthenticated("The token's role must be member, reviewer or admin")
+    # A NumericDate (RFC 7519): a JSON number, within the years a calendar writes.
+    if (
+        isinstance(expires, bool)
+        or not isinstance(expires, int | float)
+        or not 0 < expires <= _LATEST_EXPIRY
+    ):
+        raise Unauthenticated("The token's exp must be a time in seconds since 1970")
+    return subject, ActorRole(role), float(expires)
+
+
 def read_token(settings: Settings, token: str) -> tuple[User, float]:
     """The caller a token names and when the token expires (epoch seconds)."""
     try:
@@ -66,14 +86,12 @@ def read_token(settings: Settings, token: str) -> tuple[User, float]:
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The token has expired; sign in again") from None
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, ArithmeticError, TypeError, ValueError):
+        # PyJWT checks exp, nbf and iat with int() and comparisons: a claim of another type or
+        # past a float's range fails there, in any of these ways.
         raise Unauthenticated("The bearer token is not valid") from None
-    subject, role = claims["sub"], claims["role"]
-    if not isinstance(subject, str) or not 0 < len(subject) <= _MAX_SUBJECT_LENGTH:
-        raise Unauthenticated("The token's sub must be a user id of 1 to 128 characters")
-    if role not in TOKEN_ROLES:
-        raise Unauthenticated("The token's role must be member, reviewer or admin")
-    return User(id=subject, role=ActorRole(role)), float(claims["exp"])
+    subject, role, expires = _claim_types(claims)
+    return User(id=subject, role=role), expires
 
 
 class TokenVerifier:

@@ -15,16 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.auth import Admin, CurrentUser, Member, User
-from api.bodies import parse_body, read_json
+from api.bodies import validate
 from api.errors import ErrorDetail, error_responses
 from api.intake import ClaimIntake
 from api.params import (
     MAX_ID,
     AppSettings,
+    BatchJsonBody,
     ClaimId,
+    JsonBody,
     PageNumber,
     PageSize,
-    RawJson,
     json_request_body,
 )
 from api.schemas import (
@@ -85,18 +86,18 @@ def _submitted(result: SubmissionResult) -> ClaimAccepted:
     status_code=202,
     response_model=ClaimAccepted,
     summary="Submit a claim (member): stored as a draft with a submit action a worker applies",
-    responses=error_responses(401, 403, 409, 422, 503),
+    responses=error_responses(401, 403, 408, 409, 413, 415, 422, 503),
     openapi_extra=json_request_body("ClaimSubmission"),
 )
 async def submit_claim(
     user: Member,
     settings: AppSettings,
-    body: RawJson,
+    body: JsonBody,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ClaimAccepted:
-    claim = parse_body(ClaimSubmission, body, {"filing_window_days": settings.filing_window_days})
+    claim = validate(ClaimSubmission, body, {"filing_window_days": settings.filing_window_days})
     intake: ClaimIntake = request.app.state.intake
     result = await intake.submit(SubmissionRequest(user.id, claim, idempotency_key))
     accepted = _submitted(result)
@@ -110,10 +111,10 @@ async def submit_claim(
     status_code=202,
     response_model=BatchResult,
     summary="Submit up to 1,000 claims for named members (administrator)",
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(401, 403, 408, 413, 415, 422, 503),
     openapi_extra=json_request_body("ClaimBatch"),
 )
-def submit_claim_batch(user: Admin, settings: AppSettings, body: RawJson) -> BatchResult:
+def submit_claim_batch(user: Admin, settings: AppSettings, body: BatchJsonBody) -> BatchResult:
     with PlanJourneyContext() as ctx:
         outcomes = submit_queued_claims(ctx, _batch_items(body), settings)
         ctx.commit()
@@ -133,8 +134,7 @@ def submit_claim_batch(user: Admin, settings: AppSettings, body: RawJson) -> Bat
     )
 
 
-def _batch_items(body: bytes) -> list[Any]:
-    envelope = read_json(body)
+def _batch_items(envelope: object) -> list[Any]:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("claims"), list):
         raise ValidationFailed(
             "The request body must be an object with a list of claims",

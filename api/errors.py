@@ -48,6 +48,33 @@ _CONFLICT_CODES = frozenset(
     }
 )
 _PARAMETER_SOURCES = frozenset({"path", "query", "header", "cookie", "body"})
+# The rest of such a request is unread (too large) or not coming (too slow): the connection
+# cannot carry another request, so the answer says it closes.
+_CLOSES_THE_CONNECTION = frozenset({408, 413})
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
+class ContentTooLarge(PlanError):
+    code = ErrorCode.CONTENT_TOO_LARGE
+
+
+class UnsupportedMediaType(PlanError):
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+
+
+class RequestTimeout(PlanError):
+    code = ErrorCode.REQUEST_TIMEOUT
+
+
+_HTTP_STATUS: dict[type[PlanError], int] = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    RequestTimeout: 408,
+    ContentTooLarge: 413,
+    UnsupportedMediaType: 415,
+    StorageUnavailable: 503,
+}
 
 
 class ErrorDetail(BaseModel):
@@ -61,23 +88,22 @@ class ErrorEnvelope(BaseModel):
 
 
 def status_for(error: PlanError) -> int:
-    if isinstance(error, Unauthenticated):
-        return 401
-    if isinstance(error, Forbidden):
-        return 403
-    if isinstance(error, NotFound):
-        return 404
+    for kind, status in _HTTP_STATUS.items():
+        if isinstance(error, kind):
+            return status
     if isinstance(error, InvalidTransition | ReviewConflict) or error.code in _CONFLICT_CODES:
         return 409
-    if isinstance(error, StorageUnavailable):
-        return 503
     if isinstance(error, ValidationFailed | BusinessRuleViolation):
         return 422
     return 400
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(SECURITY_HEADERS)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status in _CLOSES_THE_CONNECTION:
+        headers["Connection"] = "close"
     body = {"error": {"code": code, "message": message, "field": field}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -188,11 +214,17 @@ _DESCRIPTIONS = {
     401: "No bearer token, or an expired, badly signed or malformed one",
     403: "The caller's role may not do this (or a reviewer deciding their own claim)",
     404: "No such resource, or a claim of another member",
+    408: "The request's body did not arrive in time (BODY_READ_TIMEOUT_S); the connection closes",
     409: (
         "The claim's status or assignment does not allow this (or it is not decided yet), "
-        "another action on it is still queued, a duplicate, or a reused Idempotency-Key"
+        "another action on it is still queued, a duplicate, or a request with the same "
+        "Idempotency-Key still in progress"
     ),
-    422: "The input breaks a rule; field names the input at fault",
+    413: "The body is larger than the route accepts (MAX_CLAIM_BODY_BYTES, MAX_BODY_BYTES);"
+    " the connection closes",
+    415: "The body is not application/json in UTF-8",
+    422: "The input breaks a rule (or an Idempotency-Key was reused with another body); field"
+    " names the input at fault",
     503: "The database (or, for /ready, the broker) is unavailable; try again",
 }
 

@@ -9,6 +9,12 @@ its replay, or its refusal), and only after the commit that holds its rows.
 
 A transaction that fails as a whole (a constraint no validation caught, a deadlock) is retried
 one submission at a time, so one bad request never fails the others that shared it.
+
+An Idempotency-Key is *in flight* from the moment its request is handed over until its
+transaction has ended: a second request of the same member with the same key meanwhile is
+answered 409 at once. The set is per process; a second request that reaches another web
+process waits on the unique index of (user, key) for the first one's commit, and is then
+answered as a repeat, or 422 if its body differs.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import structlog
 
 from config import Settings
+from models.idempotency import key_in_flight
 from service.submissions import SubmissionRequest, SubmissionResult, submit_claims
 from storage.unit_of_work import PlanJourneyContext
 from worker.metrics import INTAKE_BATCH
@@ -35,6 +42,7 @@ class _Waiting:
     request: SubmissionRequest
     future: asyncio.Future[SubmissionResult]
     loop: asyncio.AbstractEventLoop
+    key: tuple[str, str] | None  # (user, Idempotency-Key) while in flight
 
 
 _STOP = object()
@@ -46,13 +54,26 @@ class ClaimIntake:
         self._waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writers: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight_lock = threading.Lock()
 
     async def submit(self, request: SubmissionRequest) -> SubmissionResult:
         self._start_writers()
+        key = self._take_key(request)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[SubmissionResult] = loop.create_future()
-        self._waiting.put(_Waiting(request, future, loop))
+        self._waiting.put(_Waiting(request, future, loop, key))
         return await future
+
+    def _take_key(self, request: SubmissionRequest) -> tuple[str, str] | None:
+        if request.idempotency_key is None:
+            return None
+        key = (request.user_id, request.idempotency_key)
+        with self._in_flight_lock:
+            if key in self._in_flight:
+                raise key_in_flight()
+            self._in_flight.add(key)
+        return key
 
     def close(self) -> None:
         with self._lock:
@@ -95,25 +116,29 @@ class ClaimIntake:
                 ctx.commit()
         except Exception as failure:
             if len(batch) == 1:
-                _answer(batch[0], failure)
+                self._answer(batch[0], failure)
                 return
             log.warning("intake.batch_failed", size=len(batch), error=type(failure).__name__)
             for waiting in batch:
                 self._store([waiting])
             return
         for waiting, result in zip(batch, results, strict=True):
-            _answer(waiting, result)
+            self._answer(waiting, result)
 
+    def _answer(self, waiting: _Waiting, outcome: SubmissionResult | BaseException) -> None:
+        # The transaction has ended: a repeat from now on finds the claim, or stores it.
+        if waiting.key is not None:
+            with self._in_flight_lock:
+                self._in_flight.discard(waiting.key)
 
-def _answer(waiting: _Waiting, outcome: SubmissionResult | BaseException) -> None:
-    def settle() -> None:
-        if waiting.future.done():  # the client went away
-            return
-        if isinstance(outcome, BaseException):
-            waiting.future.set_exception(outcome)
-        else:
-            waiting.future.set_result(outcome)
+        def settle() -> None:
+            if waiting.future.done():  # the client went away
+                return
+            if isinstance(outcome, BaseException):
+                waiting.future.set_exception(outcome)
+            else:
+                waiting.future.set_result(outcome)
 
-    # The loop is closed only when the server stopped: nobody is waiting for the answer.
-    with contextlib.suppress(RuntimeError):
-        waiting.loop.call_soon_threadsafe(settle)
+        # The loop is closed only when the server stopped: nobody is waiting for the answer.
+        with contextlib.suppress(RuntimeError):
+            waiting.loop.call_soon_threadsafe(settle)

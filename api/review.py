@@ -15,9 +15,9 @@ import structlog
 from fastapi import APIRouter, Query, Response
 
 from api.auth import Admin, CurrentUser, Reviewer
-from api.bodies import parse_body
+from api.bodies import validate
 from api.errors import error_responses
-from api.params import MAX_ID, AppSettings, ClaimId, PageNumber, PageSize, RawJson
+from api.params import MAX_ID, AppSettings, ClaimId, JsonBody, PageNumber, PageSize
 from api.params import json_request_body as json_body_of
 from api.schemas import ActivityEntry, AssignmentOut, ClaimActivityList, ReviewQueuePage
 from models.enums import ProcedureType
@@ -71,10 +71,10 @@ def release_claim(user: Reviewer, settings: AppSettings, claim_id: ClaimId) -> R
     openapi_extra=json_body_of("Reassignment"),
 )
 def reassign_claim(
-    user: Admin, settings: AppSettings, claim_id: ClaimId, body: RawJson
+    user: Admin, settings: AppSettings, claim_id: ClaimId, body: JsonBody
 ) -> AssignmentOut:
     structlog.contextvars.bind_contextvars(claim_id=claim_id)
-    reassignment = parse_body(Reassignment, body)
+    reassignment = validate(Reassignment, body)
     with PlanJourneyContext() as ctx:
         found = assignments.reassign_claim(
             ctx,

@@ -233,6 +233,26 @@ def _drive(
     raise ValueError(f"unknown HTTP client {client!r}")
 
 
+def _server_argv(options: HttpOptions, host: str, port: int) -> list[str]:
+    """The service through the Procfile's web line (its protocol, limits and timeouts), so the
+    figures are those of the options production runs; the bare app through uvicorn itself."""
+    if options.app != "bare":
+        return python_argv("-m", "worker.cli", "web")
+    return python_argv(
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.bare_app:app_factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(options.server_workers),
+        "--no-access-log",
+    )
+
+
 def run_http(
     target: Target, world: World, options: HttpOptions, *, tag: str, today: date
 ) -> dict[str, Any]:
@@ -243,19 +263,8 @@ def run_http(
     with phase_processes(target.workdir, target.env(extra)) as processes:
         server = processes.start(
             f"uvicorn-{tag}",
-            python_argv(
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bench.bare_app:app_factory" if options.app == "bare" else "api.app:app_factory",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--workers",
-                str(options.server_workers),
-                "--no-access-log",
-            ),
+            _server_argv(options, host, port),
+            {"WEB_HOST": host, "PORT": str(port), "WEB_CONCURRENCY": str(options.server_workers)},
         )
 
         def healthy() -> bool:

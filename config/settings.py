@@ -86,10 +86,24 @@ class Settings(BaseSettings):
 
     # Web.
     port: int = Field(8000, ge=1, le=65535)
+    # Loopback unless the deployment says otherwise (0.0.0.0 behind a proxy or in a container).
+    web_host: str = "127.0.0.1"
+    web_concurrency: int = Field(2, ge=1, le=64)
+    # Hostile-input limits: refused before anything is parsed (see README, Security).
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_claim_body_bytes: int = Field(64 * 1024, ge=1024)
+    json_max_depth: int = Field(10, ge=2, le=100)
+    json_max_object_keys: int = Field(64, ge=16)
+    json_max_values: int = Field(100_000, ge=100)
+    max_header_bytes: int = Field(32 * 1024, ge=4096)
+    header_read_timeout_s: float = Field(10.0, gt=0)
+    body_read_timeout_s: float = Field(15.0, gt=0)
+    keep_alive_timeout_s: int = Field(5, ge=1)
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     jwt_algorithm: Literal["HS256"] = "HS256"
     flower_basic_auth: SecretStr = SecretStr("admin:admin")
     flower_port: int = Field(5555, ge=1, le=65535)
+    flower_address: str = "127.0.0.1"
     submission_batch_max: int = Field(64, ge=1, le=1000)
     submission_writers: int = Field(1, ge=1, le=16)
     # Read by prometheus_client itself in every process; here so that /metrics knows to merge.
@@ -112,6 +126,14 @@ class Settings(BaseSettings):
     def _broker_is_redis_or_rabbitmq(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(BROKER_SCHEMES):
             raise ValueError("BROKER_URL must be a redis://, rediss://, amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("flower_basic_auth", mode="after")
+    @classmethod
+    def _flower_credentials_are_user_password_pairs(cls, value: SecretStr) -> SecretStr:
+        pairs = value.get_secret_value().split(",")
+        if not all(user and password for user, _, password in (p.partition(":") for p in pairs)):
+            raise ValueError("FLOWER_BASIC_AUTH must be user:password (comma-separated pairs)")
         return value
 
     @model_validator(mode="after")

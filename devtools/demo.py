@@ -94,6 +94,7 @@ def demo_environment(
         "SWEEPER_INTERVAL_S": "5",
         "SWEEPER_STALE_AFTER_S": "10",
         "PORT": str(web_port),
+        "WEB_CONCURRENCY": "1",
         # Every process of the demo writes its metrics here; /metrics shows them together.
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
@@ -111,20 +112,9 @@ def migrate_and_seed(env: dict[str, str]) -> None:
 
 
 def start_stack(processes: Processes, web_port: int, logs: Path) -> None:
-    processes.start(
-        "web",
-        python_argv(
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app_factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(web_port),
-            "--no-access-log",
-        ),
-    )
+    # The Procfile's web line (PORT from the environment): uvicorn with the service's protocol,
+    # limits and timeouts.
+    processes.start("web", python_argv("-m", "worker.cli", "web"))
     processes.start(
         "worker",
         celery_worker_argv(

@@ -321,12 +321,11 @@ class Claim(Base):
     version: Mapped[int] = mapped_column(
         sa.Integer, server_default="1", comment="Bumped by every transition"
     )
-    idempotency_key: Mapped[str | None] = mapped_column(
-        sa.String(128), comment="Submitter's Idempotency-Key; unique per user"
-    )
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128), comment="Idempotency-Key")
     history_hash: Mapped[str | None] = mapped_column(
         sa.String(64), comment="Hash of the claim's last history row; NULL before the first"
     )
+    request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), comment="Request hash")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

@@ -28,8 +28,8 @@ from models.errors import (
     Forbidden,
     NotFound,
     PlanError,
-    ValidationFailed,
 )
+from models.idempotency import key_reused
 from models.lifecycle import can_fire, fire
 from service.approvals import Approval, ReviewGate, is_reviewer_decision, load_gate
 from service.changes import (
@@ -122,11 +122,7 @@ def _replay(earlier: Any, command: ClaimCommand) -> RecordedAction:
         earlier.documents,
     )
     if asked != stored:
-        raise ValidationFailed(
-            "This Idempotency-Key was used for a different request; use a new key",
-            field="Idempotency-Key",
-            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        )
+        raise key_reused()
     return RecordedAction(
         earlier.id, earlier.claim_id, earlier.event, ActionStatus(earlier.status), replayed=True
     )

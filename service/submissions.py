@@ -23,6 +23,7 @@ from models.errors import (
     PlanError,
     ValidationFailed,
 )
+from models.idempotency import refuse_reused_key, request_fingerprint
 from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
 from models.tables import MemberPlan
 from service import sql
@@ -47,6 +48,11 @@ class SubmissionResult:
     replayed: bool = False
     error: PlanError | None = None
     action_id: uuid.UUID | None = None  # the submit action a worker applies; None for a draft
+
+
+# A claim stored under an Idempotency-Key: its answer as a replay, and its request's fingerprint.
+_StoredUnderKey = tuple[SubmissionResult, str | None]
+_SUBMISSION_FIELDS = set(ClaimSubmission.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,7 @@ def _draft_claims(
     for index, request in enumerate(requests):
         replay = replays.get((request.user_id, request.idempotency_key))
         if replay is not None:
-            results[index] = replay
+            results[index] = _replay_of(request, replay)
             continue
         try:
             enrolment = _enrolment_for(request, enrolments.get(request.user_id, []))
@@ -228,7 +234,11 @@ def _answer_late_replays(
     for index in late_replays:
         request = requests[index]
         found = again.get((request.user_id, request.idempotency_key))
-        results[index] = found or SubmissionResult(None, None, error=_duplicate_error())
+        results[index] = (
+            _replay_of(request, found)
+            if found
+            else SubmissionResult(None, None, error=_duplicate_error())
+        )
 
 
 def _refused_by_unique_indexes(ctx: PlanJourneyContext, states: Sequence[ClaimState]) -> set[int]:
@@ -360,6 +370,7 @@ def _claim_row(state: ClaimState, request: SubmissionRequest, now: datetime) -> 
         "status": state.status.value,
         "version": state.version,
         "idempotency_key": request.idempotency_key,
+        "request_fingerprint": None if request.idempotency_key is None else _fingerprint(request),
         "submitted_at": state.submitted_at,
         "next_step": state.next_step,
         "next_step_due_at": state.next_step_due_at,
@@ -373,11 +384,29 @@ def _claim_row(state: ClaimState, request: SubmissionRequest, now: datetime) -> 
     }
 
 
+def _fingerprint(request: SubmissionRequest) -> str:
+    # The fields of a submission, whichever route carried it (a batch item's user id and key
+    # are not part of what the key names).
+    return request_fingerprint(
+        "claim-submission", request.claim.model_dump(include=_SUBMISSION_FIELDS)
+    )
+
+
+def _replay_of(request: SubmissionRequest, found: _StoredUnderKey) -> SubmissionResult:
+    """The stored claim's answer for a repeat of its request; the refusal for another one."""
+    result, stored_fingerprint = found
+    try:
+        refuse_reused_key(stored_fingerprint, _fingerprint(request))
+    except ValidationFailed as reused:
+        return SubmissionResult(None, None, error=reused)
+    return result
+
+
 def _existing_by_idempotency_key(
     ctx: PlanJourneyContext, requests: Iterable[SubmissionRequest]
-) -> dict[tuple[str, str | None], SubmissionResult]:
+) -> dict[tuple[str, str | None], _StoredUnderKey]:
     """Claims already stored under the requests' keys, answered as replays with their latest
-    submit action."""
+    submit action, each with the fingerprint of the request that stored it."""
     keyed = sorted(
         {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
     )
@@ -386,7 +415,7 @@ def _existing_by_idempotency_key(
         claims_t,
         keyed,
         ("user_id", "idempotency_key"),
-        ("id", "user_id", "idempotency_key", "status"),
+        ("id", "user_id", "idempotency_key", "status", "request_fingerprint"),
     )
     if not rows:
         return {}
@@ -403,8 +432,11 @@ def _existing_by_idempotency_key(
         )
     }
     return {
-        (row.user_id, row.idempotency_key): SubmissionResult(
-            row.id, ClaimStatus(row.status), replayed=True, action_id=submits.get(row.id)
+        (row.user_id, row.idempotency_key): (
+            SubmissionResult(
+                row.id, ClaimStatus(row.status), replayed=True, action_id=submits.get(row.id)
+            ),
+            row.request_fingerprint,
         )
         for row in rows
     }

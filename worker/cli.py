@@ -1,5 +1,5 @@
-"""The ``plan`` command line: the relay, seeding, dead letters, history verification,
-development tokens, diagrams."""
+"""The ``plan`` command line: the web process, the relay, Flower, seeding, dead letters, history
+verification, development tokens, diagrams."""
 
 from __future__ import annotations
 
@@ -32,27 +32,22 @@ def _relay(_: argparse.Namespace) -> int:
 
 
 def _flower(args: argparse.Namespace) -> int:
-    import os
+    from worker.flower_auth import run_flower
 
     settings = get_settings()
-    # Flower reads its options from FLOWER_* variables; the credentials come from the settings
-    # so that production refuses to start with the development default. They go into the
-    # child's environment, not onto its command line, where `ps` would show them.
-    environment = {**os.environ, "FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()}
-    os.execve(  # noqa: S606
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "flower",
-            f"--port={settings.flower_port}",
-            *args.extra,
-        ],
-        environment,
+    return run_flower(
+        credentials=settings.flower_basic_auth.get_secret_value(),
+        address=settings.flower_address,
+        port=settings.flower_port,
+        extra=args.extra,
     )
+
+
+def _web(_: argparse.Namespace) -> int:
+    from api.server import serve
+
+    serve(get_settings())
+    return 0
 
 
 def _seed(_: argparse.Namespace) -> int:
@@ -139,9 +134,10 @@ def _diagram_doc(_: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plan", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("web", help="serve the HTTP API (uvicorn)").set_defaults(run=_web)
     commands.add_parser("relay", help="publish outbox rows to the broker").set_defaults(run=_relay)
     commands.add_parser("seed", help="write the development seed data").set_defaults(run=_seed)
-    flower = commands.add_parser("flower", help="start Flower with basic auth from the settings")
+    flower = commands.add_parser("flower", help="start Flower, every page behind FLOWER_BASIC_AUTH")
     flower.add_argument("extra", nargs="*", help="further Flower options")
     flower.set_defaults(run=_flower)
     dead = commands.add_parser(

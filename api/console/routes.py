@@ -10,7 +10,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -358,7 +357,7 @@ def decide(
             user=user,
             settings=session.settings_of(request),
             claim_id=claim_id,
-            body=orjson.dumps(body),
+            body=body,
             response=Response(),
             idempotency_key=None,
         )

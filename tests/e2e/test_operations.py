@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +17,7 @@ from config import Settings, get_settings
 from tests.e2e.conftest import MEMBER, Headers
 from tests.support.factories import World, claim_body
 from tests.support.harness import Harness, reset_app_caches, wait_until
+from tests.support.rawhttp import start_web
 
 FileClaim = Callable[..., dict[str, Any]]
 CLOSED_PORT = 9  # discard: nothing listens there on a test machine
@@ -116,39 +115,12 @@ def test_a_request_id_is_echoed_or_made(api: TestClient, member: Headers) -> Non
     assert re.fullmatch(r"[0-9a-f]{32}", refused.headers["x-request-id"])
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_served_app_logs_request_and_claim_ids_but_no_token_name_note_or_amount(
     harness: Harness, world: World, member: Headers
 ) -> None:
-    port = _free_port()
-    web = harness.start(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app_factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def serving() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return web.popen.poll() is not None
-
-    wait_until(serving, timeout=30, what="uvicorn to serve")
+    served = start_web(harness)
+    web = served.process
+    base = f"http://127.0.0.1:{served.port}"
     body = claim_body(
         world, MEMBER, amount="4321.09", provider="Dr Hypatia Quaresma", notes="left knee pain"
     )

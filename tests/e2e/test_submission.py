@@ -318,7 +318,9 @@ def test_amounts_are_read_exactly_as_sent(
 def test_a_body_that_is_not_a_claim_object_answers_422(
     api: TestClient, member: Headers, body: bytes
 ) -> None:
-    response = api.post("/claims", content=body, headers=member)
+    response = api.post(
+        "/claims", content=body, headers={**member, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "PLAN_CLAIM_VAL_INVALID_INPUT"
 

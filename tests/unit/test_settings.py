@@ -63,6 +63,10 @@ def test_a_postgres_url_is_used_with_the_psycopg_driver() -> None:
         ("BROKER_VISIBILITY_TIMEOUT_S", "100"),
         ("AUTO_APPROVAL_THRESHOLD", "-1"),
         ("DATABASE_SCHEMA", "public"),
+        ("FLOWER_BASIC_AUTH", "admin"),
+        ("FLOWER_BASIC_AUTH", "admin:"),
+        ("MAX_BODY_BYTES", "10"),
+        ("BODY_READ_TIMEOUT_S", "0"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(
@@ -118,3 +122,13 @@ def test_the_env_file_is_read_and_the_environment_wins(
         assert get_settings().database_name == "plan"
     finally:
         get_settings.cache_clear()
+
+
+def test_the_web_process_and_flower_listen_on_loopback_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("WEB_HOST", "FLOWER_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    assert (defaults.web_host, defaults.flower_address) == ("127.0.0.1", "127.0.0.1")
+    assert defaults.max_body_bytes == 8 * 1024 * 1024
