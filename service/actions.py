@@ -86,7 +86,7 @@ def record_action(
     check_command(ClaimState(**row._asdict()), command)
     if is_reviewer_decision(command):
         # Re-checked when the task applies it: the lease may expire or move meanwhile.
-        load_gate(ctx, [command.claim_id], settings.four_eyes_threshold).check(
+        load_gate(ctx, [command.claim_id], settings.four_eyes_threshold, now).check(
             command.claim_id, command
         )
     changes = ChangeSet.at(settings, now)
@@ -260,6 +260,7 @@ def fire_commands(
         ctx,
         [c.claim_id for c in commands if is_reviewer_decision(c)],
         changes.settings.four_eyes_threshold,
+        changes.now,
     )
     approvals: list[tuple[ClaimState, ClaimCommand]] = []
     outcomes: list[Outcome] = []

@@ -164,8 +164,14 @@ def _pending_row(pending: Pending) -> dict[str, Any]:
     }
 
 
-def load_gate(ctx: PlanJourneyContext, claim_ids: list[int], threshold: Decimal) -> ReviewGate:
-    """The live leases and pending approvals of the claims (whose rows the caller locked)."""
+def load_gate(
+    ctx: PlanJourneyContext,
+    claim_ids: list[int],
+    threshold: Decimal,
+    now: datetime | None = None,
+) -> ReviewGate:
+    """The live leases (at ``now``, the database's clock when None) and pending approvals of
+    the claims (whose rows the caller locked)."""
     ids = sorted(set(claim_ids))
     if not ids:
         return ReviewGate(threshold, {}, {})
@@ -174,7 +180,7 @@ def load_gate(ctx: PlanJourneyContext, claim_ids: list[int], threshold: Decimal)
         for row in ctx.execute(
             sa.select(assignments_t.c.claim_id, assignments_t.c.reviewer_id).where(
                 in_array(assignments_t.c.claim_id, ids),
-                assignments_t.c.expires_at > sa.func.now(),
+                assignments_t.c.expires_at > (sa.func.now() if now is None else now),
             )
         )
     }

@@ -97,13 +97,18 @@ def _audit_expiry(changes: ChangeSet, claim: ReviewedClaim, prior: Assignment | 
 
 
 def take_claim(
-    ctx: PlanJourneyContext, *, claim_id: int, actor: Actor, settings: Settings
+    ctx: PlanJourneyContext,
+    *,
+    claim_id: int,
+    actor: Actor,
+    settings: Settings,
+    now: datetime | None = None,
 ) -> Assignment:
     """Take the claim for ``REVIEW_LEASE_MINUTES``, or renew the lease the actor holds."""
     claim = _claim_for_review(ctx, claim_id)
     _require_under_review(claim)
     _refuse_own_claim(claim, actor.id)
-    changes = ChangeSet(settings)
+    changes = ChangeSet.at(settings, now)
     now = changes.now
     prior = _current(ctx, claim_id)
     statement = insert(assignments_t).values(
