@@ -59,6 +59,8 @@ from models.tables import (
     Plan,
 )
 from service.actions import apply_actions, apply_commands, record_action
+from service.approvals import is_reviewer_decision
+from service.assignments import take_claim
 from service.changes import AutomaticStep, ClaimState, Outcome, lock_claims
 from service.steps import advance_claims
 from service.submissions import SubmissionRequest, submit_claims
@@ -325,8 +327,14 @@ class _SampleClaim:
     def _ask(self, number: int, act: Act) -> None:
         """What the API does with a person's request: check it and record it, queued."""
         at = self._at(self.filed_at + act.after_filing)
+        command = self._command(number, act)
         try:
-            record_action(self.ctx, self._command(number, act), self.settings, now=at)
+            if is_reviewer_decision(command):
+                # Only the holder decides: the seed's reviewer takes the claim first.
+                take_claim(
+                    self.ctx, claim_id=self.claim_id, actor=command.actor, settings=self.settings
+                )
+            record_action(self.ctx, command, self.settings, now=at)
         except PlanError as refusal:
             raise self._error(f"step {number} refused: {refusal}") from refusal
 
