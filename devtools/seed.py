@@ -59,6 +59,7 @@ from models.tables import (
     Plan,
 )
 from service.actions import apply_actions, apply_commands, record_action
+from service.approvals import is_reviewer_decision
 from service.assignments import take_claim
 from service.changes import AutomaticStep, ClaimState, Outcome, lock_claims
 from service.steps import advance_claims
@@ -328,7 +329,7 @@ class _SampleClaim:
         at = self._at(self.filed_at + act.after_filing)
         command = self._command(number, act)
         try:
-            if command.actor.role is ActorRole.REVIEWER:
+            if is_reviewer_decision(command):
                 # As in the console: only the reviewer holding the claim decides it.
                 take_claim(
                     self.ctx,

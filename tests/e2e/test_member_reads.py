@@ -17,7 +17,7 @@ from fhir.resources.claimresponse import ClaimResponse
 from fhir.resources.explanationofbenefit import ExplanationOfBenefit
 from fhir.resources.operationoutcome import OperationOutcome
 
-from tests.e2e.conftest import MEMBER, Headers, wait_for_status
+from tests.e2e.conftest import MEMBER, Headers, take, wait_for_status
 from tests.support.factories import World, claim_body, make_world
 from tests.support.harness import Harness
 from tests.unit.test_fhir_value_sets import assert_codes_in_value_sets
@@ -285,6 +285,7 @@ def test_explanations_of_full_info_requested_rejected_and_reviewer_partial_decis
     early = api.get(f"/claims/{waiting_review['id']}/explanation", headers=member)
     assert early.status_code == 409
     assert early.json()["error"]["code"] == "PLAN_CLAIM_BUS_NOT_DECIDED"
+    take(api, waiting_review["id"], reviewer)  # only the holder decides
     decided = api.post(
         f"/claims/{waiting_review['id']}/decision",
         json={"decision": "approve", "approvedAmount": "4000.00", "note": "Two sessions only"},
