@@ -112,7 +112,8 @@ def test_admins_obey_the_same_rule(
     _first_approval(api, by_admin, people, ADMIN)
     _take(api, by_admin, people[ADMIN])
     refused = _decide(api, by_admin, people[ADMIN])
-    assert refused.json()["error"]["code"] == "PLAN_CLAIM_BUS_SECOND_APPROVER_REQUIRED", refused.text
+    code = refused.json()["error"]["code"]
+    assert code == "PLAN_CLAIM_BUS_SECOND_APPROVER_REQUIRED", refused.text
 
     confirmed_by_admin = waiting_claim(harness, world, MEMBER, amount=LARGE, provider="Other")
     _first_approval(api, confirmed_by_admin, people, R1)
