@@ -67,7 +67,7 @@ def release_claim(user: Reviewer, settings: AppSettings, claim_id: ClaimId) -> R
     "/claims/{id}/assignment",
     response_model=AssignmentOut,
     summary="Hand a claim under review to a reviewer (administrator)",
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(401, 403, 404, 408, 409, 413, 415, 422, 503),
     openapi_extra=json_body_of("Reassignment"),
 )
 def reassign_claim(
