@@ -165,6 +165,18 @@ class Client:
         return self.http.request(method, path, headers=headers, **kwargs)
 
 
+def _invalid_changes(today: date, receipt: dict[str, Any]) -> list[dict[str, Any]]:
+    """One rule broken each: what the API must refuse with 422."""
+    executable = {**receipt, "mimeType": "application/x-msdownload", "fileName": "setup.exe"}
+    return [
+        {"amount": "-10.00"},
+        {"procedureCode": "bad code!"},
+        {"diagnosisCode": "123"},
+        {"serviceDate": (today + timedelta(days=3)).isoformat()},
+        {"documents": [executable]},
+    ]
+
+
 def claim_mix(
     enrolments: dict[str, list[dict[str, Any]]], count: int
 ) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -205,25 +217,7 @@ def claim_mix(
         elif kind == "no_documents":
             body["documents"] = []
         elif kind == "invalid":
-            body.update(
-                chooser.choice(
-                    [
-                        {"amount": "-10.00"},
-                        {"procedureCode": "bad code!"},
-                        {"diagnosisCode": "123"},
-                        {"serviceDate": (today + timedelta(days=3)).isoformat()},
-                        {
-                            "documents": [
-                                {
-                                    **receipt,
-                                    "mimeType": "application/x-msdownload",
-                                    "fileName": "setup.exe",
-                                }
-                            ]
-                        },
-                    ]
-                )
-            )
+            body.update(chooser.choice(_invalid_changes(today, receipt)))
         elif kind == "duplicate" and member in previous:
             body = dict(previous[member])
         previous[member] = body
