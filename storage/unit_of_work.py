@@ -38,6 +38,12 @@ _CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
         "Idempotency-Key",
         "This Idempotency-Key was already used",
     ),
+    # Two requests with one key raced: the loser's retry reads the winner's stored answer.
+    "uq_claim_actions_actor_idempotency_key": (
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        "Idempotency-Key",
+        "This Idempotency-Key was already used",
+    ),
     "uq_claim_actions_queued": (
         ErrorCode.ACTION_PENDING,
         "id",
