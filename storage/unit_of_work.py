@@ -25,25 +25,23 @@ from models.errors import (
     StorageUnavailable,
     ValidationFailed,
 )
+from models.idempotency import IDEMPOTENCY_KEY_FIELD
 from storage.engine import get_session_factory
 
+# Two requests with one key raced (claims or actions): the loser's retry reads the winner's answer.
+_KEY_ALREADY_USED = (
+    ErrorCode.IDEMPOTENCY_CONFLICT,
+    IDEMPOTENCY_KEY_FIELD,
+    "This Idempotency-Key was already used",
+)
 _CONSTRAINT_ERRORS: dict[str, tuple[ErrorCode, str, str]] = {
     "uq_claims_live_duplicate": (
         ErrorCode.DUPLICATE_SUBMISSION,
         "procedureCode",
         "A live claim for the same service date, procedure and provider already exists",
     ),
-    "uq_claims_user_idempotency_key": (
-        ErrorCode.IDEMPOTENCY_CONFLICT,
-        "Idempotency-Key",
-        "This Idempotency-Key was already used",
-    ),
-    # Two requests with one key raced: the loser's retry reads the winner's stored answer.
-    "uq_claim_actions_actor_idempotency_key": (
-        ErrorCode.IDEMPOTENCY_CONFLICT,
-        "Idempotency-Key",
-        "This Idempotency-Key was already used",
-    ),
+    "uq_claims_user_idempotency_key": _KEY_ALREADY_USED,
+    "uq_claim_actions_actor_idempotency_key": _KEY_ALREADY_USED,
     "uq_claim_actions_queued": (
         ErrorCode.ACTION_PENDING,
         "id",
