@@ -134,11 +134,13 @@ def _calendar_date(value: object) -> date | None:
 
 
 def _today_and_window(context: object) -> tuple[date, int]:
-    today: object = datetime.now(UTC).date()
+    today: object = None
     window: object = DEFAULT_FILING_WINDOW_DAYS
     if isinstance(context, Mapping):
-        today = context.get("today", today)
+        today = context.get("today")
         window = context.get("filing_window_days", window)
+    if today is None:
+        today = datetime.now(UTC).date()
     if isinstance(today, datetime):
         today = today.date()
     if not isinstance(today, date):

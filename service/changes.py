@@ -171,9 +171,10 @@ class ChangeSet:
     history: list[dict[str, Any]] = field(default_factory=list)
     events: list[ClaimEventPayload | ActivityEventPayload] = field(default_factory=list)
     touched: dict[int, ClaimState] = field(default_factory=dict)
-    # The automatic step each claim owes at commit: a later transition in the same
-    # transaction settles it, so only what is still owed becomes outbox work.
-    owed: dict[int, AutomaticStep] = field(default_factory=dict)
+    # The automatic step each claim owes at commit, with the claim's version then: a later
+    # transition in the same transaction settles it, so only what is still owed becomes
+    # outbox work (and only then is its event id derived).
+    owed: dict[int, tuple[Step, int]] = field(default_factory=dict)
     # People's actions recorded here (rows), and the actions whose task is owed as outbox work.
     actions: list[dict[str, Any]] = field(default_factory=list)
     action_work: list[QueuedAction] = field(default_factory=list)
@@ -308,9 +309,7 @@ class ChangeSet:
         )
         claim.changed = True
         self.touched[claim.id] = claim
-        self.owed[claim.id] = AutomaticStep(
-            claim.id, step, automatic_event_id(claim.id, step, claim.version)
-        )
+        self.owed[claim.id] = (step, claim.version)
 
     def record_action(self, command: ClaimCommand, *, idempotency_key: str | None = None) -> None:
         """Record a person's action, queued, with the outbox work of its task.
@@ -379,13 +378,12 @@ class ChangeSet:
         relay's work and the outbox's size grow with transactions, not with claims."""
         events: dict[str, list[Any]] = {}
         for event in self.events:
-            events.setdefault(event["type"], []).append(dict(event))
+            events.setdefault(event["type"], []).append(event)
         work: dict[tuple[TaskName, Queue], list[tuple[Any, int | None]]] = {}
-        for step in self.owed.values():
-            task = STEP_TASKS[step.step]
-            work.setdefault((task, TASK_QUEUES[task]), []).append(
-                (step.to_message(), step.claim_id)
-            )
+        for claim_id, (step, version) in self.owed.items():
+            task = STEP_TASKS[step]
+            owed = AutomaticStep(claim_id, step, automatic_event_id(claim_id, step, version))
+            work.setdefault((task, TASK_QUEUES[task]), []).append((owed.to_message(), claim_id))
         for action in self.action_work:
             task = ACTION_TASKS[action.event]
             work.setdefault((task, TASK_QUEUES[task]), []).append(

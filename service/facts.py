@@ -187,11 +187,16 @@ def load_adjudication_facts(
     *,
     lock_totals: bool,
     unsaved_documents: Mapping[int, frozenset[DocumentType]] | None = None,
+    known_enrolments: Mapping[int, rules.EnrolmentFacts] | None = None,
 ) -> AdjudicationFacts:
     """Load what adjudicating ``claims`` needs. ``unsaved_documents`` is for claims not stored
-    yet: their documents come from the submission, and the unique index rules out duplicates."""
+    yet: their documents come from the submission, and the unique index rules out duplicates.
+    ``known_enrolments`` are member plans the caller read in this transaction (by id)."""
     plan_ids = sorted({c.plan_id for c in claims})
-    enrolments = _enrolment_facts(ctx, sorted({c.member_plan_id for c in claims}))
+    wanted = {c.member_plan_id for c in claims}
+    known = known_enrolments or {}
+    enrolments = {id_: known[id_] for id_ in wanted if id_ in known}
+    enrolments.update(_enrolment_facts(ctx, sorted(wanted - enrolments.keys())))
     plans = load_plan_facts(ctx, plan_ids)
     coverages = load_coverage_facts(ctx, plan_ids)
     if unsaved_documents is not None:
@@ -215,6 +220,8 @@ def load_adjudication_facts(
 def _enrolment_facts(
     ctx: PlanJourneyContext, member_plan_ids: list[int]
 ) -> dict[int, rules.EnrolmentFacts]:
+    if not member_plan_ids:
+        return {}
     return {
         row.id: rules.EnrolmentFacts(row.start_date, row.end_date, MemberPlanStatus(row.status))
         for row in ctx.execute(

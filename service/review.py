@@ -30,11 +30,14 @@ def review_new_claims(
     changes: ChangeSet,
     claims: Sequence[ClaimState],
     document_types: Mapping[int, frozenset[DocumentType]] | None,
+    *,
+    enrolments: Mapping[int, rules.EnrolmentFacts] | None = None,
 ) -> None:
     """Start the review of just-submitted claims and decide them, in the same change set.
 
     ``document_types`` is for claims not stored yet (the ingest path); None reads the stored
-    documents (a submit action applied on a stored claim).
+    documents (a submit action applied on a stored claim). ``enrolments`` are the claims'
+    member plans when the caller has just read them (the ingest path), None to read them.
     """
     submitted = [claim for claim in claims if claim.status is ClaimStatus.SUBMITTED]
     if not submitted:
@@ -47,7 +50,11 @@ def review_new_claims(
             actor=SYSTEM,
         )
     facts = load_adjudication_facts(
-        ctx, submitted, lock_totals=True, unsaved_documents=document_types
+        ctx,
+        submitted,
+        lock_totals=True,
+        unsaved_documents=document_types,
+        known_enrolments=enrolments,
     )
     for claim in submitted:
         decide(

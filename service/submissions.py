@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from config import Settings
+from models import adjudication as rules
 from models.base import table_of
 from models.commands import Actor, ClaimCommand
 from models.enums import ActorRole, ClaimEvent, ClaimStatus, MemberPlanStatus
@@ -27,7 +28,7 @@ from models.idempotency import refuse_reused_key, request_fingerprint
 from models.submission import ClaimSubmission, QueuedClaim, all_errors, refuse_unstorable_text
 from models.tables import MemberPlan
 from service import sql
-from service.changes import ChangeSet, ClaimState, actions_t, claims_t
+from service.changes import ChangeSet, ClaimState, actions_t, claims_t, utcnow
 from service.facts import documents_t
 from service.review import review_new_claims
 from storage.bulk import in_array, insert_rows, pipelined, select_by_keys
@@ -62,9 +63,7 @@ class MemberEnrolment:
     id: int
     user_id: str
     plan_id: int
-    start_date: date
-    end_date: date | None
-    status: MemberPlanStatus
+    facts: rules.EnrolmentFacts  # dates and status: what adjudication checks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +73,7 @@ class _Pending:
     index: int
     request: SubmissionRequest
     state: ClaimState
+    enrolment: MemberEnrolment
     submit_action: ClaimCommand | None = None
 
 
@@ -111,6 +111,7 @@ def submit_claims(
                 p.state.id: frozenset(document.type for document in p.request.claim.documents)
                 for p in pending
             },
+            enrolments={p.enrolment.id: p.enrolment.facts for p in pending},
         )
 
     inserted = _insert_claims(ctx, [p for p in pending if p.state.id not in refused], changes.now)
@@ -158,28 +159,28 @@ def _draft_claims(
         accepted.append((index, request, enrolment))
 
     pending: list[_Pending] = []
+    members: dict[str, Actor] = {}  # one frozen Actor per member of the batch
     claim_ids = _allocate_claim_ids(ctx, len(accepted))
     for claim_id, (index, request, enrolment) in zip(claim_ids, accepted, strict=True):
         state = _draft(claim_id, request, enrolment)
-        submit = ClaimCommand(
-            claim_id=claim_id,
-            event=ClaimEvent.SUBMIT,
-            event_id=uuid.uuid4(),
-            actor=Actor(id=request.user_id, role=ActorRole.MEMBER),
-        )
         if request.claim.draft:
-            pending.append(_Pending(index, request, state))
-        elif submit_now:
-            changes.transition(state, submit.event, event_id=submit.event_id, actor=submit.actor)
-            pending.append(_Pending(index, request, state))
+            pending.append(_Pending(index, request, state, enrolment))
+            continue
+        member = members.get(request.user_id)
+        if member is None:
+            member = members[request.user_id] = Actor(id=request.user_id, role=ActorRole.MEMBER)
+        if submit_now:
+            changes.transition(state, ClaimEvent.SUBMIT, event_id=uuid.uuid4(), actor=member)
+            pending.append(_Pending(index, request, state, enrolment))
         else:
-            pending.append(_Pending(index, request, state, submit))
+            submit = ClaimCommand(
+                claim_id=claim_id, event=ClaimEvent.SUBMIT, event_id=uuid.uuid4(), actor=member
+            )
+            pending.append(_Pending(index, request, state, enrolment, submit))
     return pending
 
 
-def _insert_claims(
-    ctx: PlanJourneyContext, pending: Sequence[_Pending], now: datetime
-) -> set[int]:
+def _insert_claims(ctx: PlanJourneyContext, pending: Sequence[_Pending], now: datetime) -> set[int]:
     rows = insert_rows(
         ctx,
         claims_t,
@@ -209,9 +210,13 @@ def _answer_stored(
             continue
         documents.extend(
             {
-                **document.model_dump(),
                 "claim_id": p.state.id,
                 "type": document.type.value,
+                "file_name": document.file_name,
+                "mime_type": document.mime_type,
+                "size_bytes": document.size_bytes,
+                "sha256": document.sha256,
+                "storage_key": document.storage_key,
                 "uploaded_at": now,
             }
             for document in p.request.claim.documents
@@ -282,7 +287,8 @@ def submit_queued_claims(
     idempotency key of an item that brings none (the ingest task derives it from the message);
     ``review_now`` and ``now`` are submit_claims'. The caller commits.
     """
-    context = {"filing_window_days": settings.filing_window_days}
+    # Today, read once for the whole batch (the filing window is counted from the real day).
+    context = {"filing_window_days": settings.filing_window_days, "today": utcnow().date()}
     outcomes: list[QueuedSubmission | None] = [None] * len(items)
     requests: list[SubmissionRequest] = []
     positions: list[int] = []
@@ -457,9 +463,9 @@ def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, lis
                 id=row.id,
                 user_id=row.user_id,
                 plan_id=row.plan_id,
-                start_date=row.start_date,
-                end_date=row.end_date,
-                status=MemberPlanStatus(row.status),
+                facts=rules.EnrolmentFacts(
+                    row.start_date, row.end_date, MemberPlanStatus(row.status)
+                ),
             )
         )
     return by_user
@@ -476,18 +482,10 @@ def _enrolment_for(
         field_name = "planId"
         candidates = [e for e in enrolments if e.plan_id == claim.plan_id]
     for enrolment in candidates:
-        if _enrolment_covers(enrolment, claim.service_date):
+        if enrolment.facts.covers(claim.service_date):
             return enrolment
     raise BusinessRuleViolation(
         "You have no enrolment in this plan that is active on the service date",
         field=field_name,
         code=ErrorCode.NO_COVERAGE,
-    )
-
-
-def _enrolment_covers(enrolment: MemberEnrolment, service_date: date) -> bool:
-    return (
-        enrolment.status is MemberPlanStatus.ACTIVE
-        and enrolment.start_date <= service_date
-        and (enrolment.end_date is None or service_date <= enrolment.end_date)
     )
