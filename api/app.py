@@ -27,6 +27,7 @@ from models.submission import (
     Reassignment,
     ReviewDecision,
 )
+from worker.heap import settle_heap
 from worker.logs import configure_logging
 
 _REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        settle_heap()
         yield
         intake.close()
 

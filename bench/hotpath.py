@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench.infra import Databases, Postgres
 from bench.world import build_world, queued_claim
 
@@ -40,9 +42,18 @@ def backend_cpu_seconds(pid: int) -> float:
 
 
 def measure(
-    database_url: str, claims: list[dict[str, Any]], message_claims: int, profile: Path | None
+    database_url: str,
+    messages: list[bytes],
+    message_claims: int,
+    profile: Path | None,
+    *,
+    settle: bool = True,
 ) -> dict[str, Any]:
-    """Ingest ``claims`` ``message_claims`` at a time; CPU seconds of this process and backend."""
+    """Ingest the ``messages`` (JSON lists of claims, the first one to warm up), one
+    transaction each, decoded as the task would be; CPU seconds of this process and backend.
+
+    The messages are bytes until their turn, as a worker holds only the message it runs:
+    no heap of pending claims for the garbage collector to walk."""
     import sqlalchemy as sa
 
     os.environ["DATABASE_URL"] = database_url
@@ -50,6 +61,7 @@ def measure(
     from service.submissions import submit_queued_claims
     from storage.engine import get_engine, get_session_factory
     from storage.unit_of_work import PlanJourneyContext
+    from worker.heap import settle_heap
 
     get_settings.cache_clear()
     if get_engine.cache_info().currsize:  # the previous run's database is gone
@@ -57,25 +69,26 @@ def measure(
     get_engine.cache_clear()
     get_session_factory.cache_clear()
     settings = get_settings()
-    warm = claims[:message_claims]
-    measured = claims[message_claims:]
     with PlanJourneyContext() as ctx:  # connect, plan the statements, fill the caches
-        submit_queued_claims(ctx, warm, settings, review_now=True)
+        submit_queued_claims(ctx, orjson.loads(messages[0]), settings, review_now=True)
         ctx.commit()
     with PlanJourneyContext() as ctx:
         pids = {int(ctx.session.scalar(sa.text("SELECT pg_backend_pid()")) or 0)}
         ctx.commit()
+    if settle:
+        settle_heap()  # as a worker process does once it has started
     backend_before = sum(backend_cpu_seconds(pid) for pid in pids)
     profiler = cProfile.Profile(time.process_time) if profile else None
     started_wall = time.perf_counter()
     started_cpu = time.process_time()
     if profiler:
         profiler.enable()
-    for start in range(0, len(measured), message_claims):
+    count = 0
+    for message in messages[1:]:
+        claims = orjson.loads(message)
+        count += len(claims)
         with PlanJourneyContext() as ctx:
-            outcomes = submit_queued_claims(
-                ctx, measured[start : start + message_claims], settings, review_now=True
-            )
+            outcomes = submit_queued_claims(ctx, claims, settings, review_now=True)
             ctx.commit()
         refused = [o for o in outcomes if o.result is None or o.result.error is not None]
         if refused:
@@ -87,7 +100,6 @@ def measure(
     python_s = time.process_time() - started_cpu
     wall_s = time.perf_counter() - started_wall
     backend_s = sum(backend_cpu_seconds(pid) for pid in pids) - backend_before
-    count = len(measured)
     return {
         "claims": count,
         "message_claims": message_claims,
@@ -97,6 +109,7 @@ def measure(
         "cpu_ms_per_claim": round((python_s + backend_s) / count * 1000, 4),
         "claims_per_s_one_connection": round(count / wall_s, 1),
         "profiled": profiler is not None,
+        "settled_heap": settle,
     }
 
 
@@ -107,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh clone")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave the garbage collector as Python starts it (no worker.heap.settle_heap)",
+    )
     parser.add_argument(
         "--without-index",
         action="append",
@@ -132,9 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with postgres.connect(template) as conn:
             world = build_world(conn, members=args.members)
         today = datetime.now(UTC).date()
-        claims = [
-            queued_claim(world, seq, tag="hot", today=today)
-            for seq in range(args.claims + args.message_claims)
+        size = args.message_claims
+        messages = [
+            orjson.dumps(
+                [queued_claim(world, seq, tag="hot", today=today) for seq in range(at, at + size)]
+            )
+            for at in range(0, args.claims + size, size)
         ]
         runs = []
         for _ in range(args.repeat):
@@ -144,7 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     conn.execute(f'DROP INDEX plan."{index}"')
                 for statement in args.alter:
                     conn.execute(statement)
-            runs.append(measure(postgres.url(database), claims, args.message_claims, args.profile))
+            runs.append(
+                measure(
+                    postgres.url(database),
+                    messages,
+                    size,
+                    args.profile,
+                    settle=not args.default_gc,
+                )
+            )
             databases.drop(database)
     finally:
         databases.drop_all()

@@ -14,12 +14,14 @@ from celery.signals import (
     task_prerun,
     worker_init,
     worker_process_init,
+    worker_ready,
 )
 from kombu import Exchange
 
 from config import Settings, get_settings
 from models.names import TASK_QUEUES, Queue, TaskName
 from storage.engine import dispose_after_fork
+from worker.heap import settle_heap
 from worker.metrics import TASK_LATENCY
 
 TASK_ROUTES = {task.value: {"queue": queue.value} for task, queue in TASK_QUEUES.items()}
@@ -166,6 +168,12 @@ def _declare_before_consuming(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _fresh_pool_in_child(**_: Any) -> None:
     dispose_after_fork()
+    settle_heap()
+
+
+@worker_ready.connect
+def _settle_worker_heap(**_: Any) -> None:
+    settle_heap()  # a solo worker runs its tasks in this process; prefork children do above
 
 
 @setup_logging.connect

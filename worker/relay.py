@@ -36,6 +36,7 @@ from storage.engine import database_url
 from storage.unit_of_work import PlanJourneyContext
 from worker import sql
 from worker.celery_app import events_exchange, events_queue
+from worker.heap import settle_heap
 
 log = structlog.get_logger("plan.relay")
 outbox_t = table_of(OutboxMessage)
@@ -112,6 +113,7 @@ class OutboxRelay:
         backoff = self.settings.relay_poll_interval_s
         listener = _Listener(self.settings)
         log.info("relay.started", batch=self.settings.relay_batch_size)
+        settle_heap()
         try:
             while not should_stop():
                 try:
