@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The oldest waiting outbox rows, locked, cut where the items they carry reach the batch size
-# (the first row always goes). Rows locked but not taken are released at commit.
+# (the first row always goes). Rows locked but not taken are released at commit. The payload
+# comes as its JSON text, which the relay decodes with orjson.
 NEXT_OUTBOX_BATCH = sa.text(
     """
     WITH waiting AS (
@@ -21,7 +22,7 @@ NEXT_OUTBOX_BATCH = sa.text(
         ) AS w
         WHERE items_before < :items
     )
-    SELECT o.id, o.kind, o.name, o.destination, o.item_count, o.payload
+    SELECT o.id, o.kind, o.name, o.destination, o.item_count, o.payload::text AS payload
     FROM plan.outbox AS o JOIN taken USING (id)
     ORDER BY o.id
     """
