@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from config import get_settings
 from models.enums import ActorRole, ClaimEvent, ClaimStatus
+from models.history_chain import GENESIS, chain_hash
 from models.submission import ClaimSubmission
 from models.tables import Claim, ClaimStatusHistory
 from storage.engine import get_engine
@@ -89,19 +90,24 @@ def app_factory() -> FastAPI:
                     },
                 ).scalar_one()
             )
-            conn.execute(
-                _INSERT_HISTORY,
-                {
-                    "claim_id": claim_id,
-                    "event_id": uuid.uuid4(),
-                    "event": ClaimEvent.SUBMIT,
-                    "from_status": ClaimStatus.DRAFT,
-                    "to_status": ClaimStatus.SUBMITTED,
-                    "actor_id": user,
-                    "actor_role": ActorRole.MEMBER,
-                    "occurred_at": now,
-                },
-            )
+            history: dict[str, Any] = {
+                "claim_id": claim_id,
+                "event_id": uuid.uuid4(),
+                "event": ClaimEvent.SUBMIT.value,
+                "from_status": ClaimStatus.DRAFT.value,
+                "to_status": ClaimStatus.SUBMITTED.value,
+                "actor_id": user,
+                "actor_role": ActorRole.MEMBER.value,
+                "reason_code": None,
+                "note": None,
+                "details": None,
+                "occurred_at": now,
+            }
+            # History rows are hash-chained (the column is NOT NULL): a claim's first row
+            # chains on the genesis. (The claim's own copy of its last hash is left out: it
+            # would cost the bare endpoint a second statement on the claim.)
+            history["hash"] = chain_hash(GENESIS, history)
+            conn.execute(_INSERT_HISTORY, history)
         return claim_id
 
     return app

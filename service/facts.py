@@ -98,22 +98,22 @@ class AdjudicationFacts:
         claim.approved_amount = breakdown.benefit
         claim.member_responsibility = breakdown.member_responsibility
         claim.adjudication = decision
-        self.spend(claim, breakdown)
+        # The decision names the coverage it was settled under (None: the plan covers none).
+        self.spend(claim, breakdown, decision["coverageId"])
 
-    def spend(self, claim: ClaimState, breakdown: rules.BenefitBreakdown) -> None:
-        coverage = self.coverage_for(claim)
+    def spend(
+        self, claim: ClaimState, breakdown: rules.BenefitBreakdown, coverage_id: int | None
+    ) -> None:
         year = claim.service_date.year
-        after = rules.year_to_date_after(
-            self.year_to_date(claim), breakdown, coverage.coverage_id if coverage else 0
-        )
+        after = rules.year_to_date_after(self.year_to_date(claim), breakdown, coverage_id or 0)
         key = (claim.member_plan_id, year)
         self.totals[key] = [after.deductible_paid, after.out_of_pocket_paid]
         self.dirty_totals.add(key)
-        if coverage is not None:
-            self.usage.setdefault(key, {})[coverage.coverage_id] = after.limit_used.get(
-                coverage.coverage_id, Decimal(0)
+        if coverage_id is not None:
+            self.usage.setdefault(key, {})[coverage_id] = after.limit_used.get(
+                coverage_id, Decimal(0)
             )
-            self.dirty_usage.add((claim.member_plan_id, coverage.coverage_id, year))
+            self.dirty_usage.add((claim.member_plan_id, coverage_id, year))
 
     def write_totals(self, ctx: PlanJourneyContext) -> None:
         insert_rows(
