@@ -3,6 +3,12 @@
 ``INSERT ... SELECT FROM unnest(array, array, ...)`` and ``UPDATE ... FROM unnest(...)`` send
 one statement per batch whatever its size: the server plans it once per connection and the
 driver caches it, where a multi-row VALUES list is a new statement for every batch size.
+
+A batch of one row (a single ``POST /claims`` in a quiet moment) is sent as plain parameters
+instead, ``VALUES (%(a)b::bigint, ...)``: psycopg dumps a scalar with a cached C dumper, where
+every array parameter costs a walk of its element types in Python whatever its length. The
+statement text is still fixed per column set, and the casts are the arrays' element types,
+so both shapes store the same values.
 """
 
 from __future__ import annotations
@@ -46,12 +52,20 @@ def _array_type(column: sa.Column[Any]) -> str:
     return "text"
 
 
-def _select_expression(column: sa.Column[Any]) -> str:
+def _select_expression(column: sa.Column[Any], source: str | None = None) -> str:
+    """The value of ``column`` as the statement stores it: from the unnest alias ``v``, or
+    from ``source`` (a parameter already cast to the column's array element type)."""
+    value = source or f"v.{column.name}"
     if isinstance(column.type, JSONB):
-        return f"v.{column.name}::jsonb"
+        return f"{value}::jsonb"
     if isinstance(column.type, sa.Enum | sa.String):
-        return f"v.{column.name}::varchar"
-    return f"v.{column.name}"
+        return f"{value}::varchar"
+    return value
+
+
+def _parameter(column: sa.Column[Any]) -> str:
+    """One row's value of ``column`` as a binary parameter, cast as its array would be."""
+    return _select_expression(column, f"%({column.name})b::{_array_type(column)}")
 
 
 def _column_array(column: sa.Column[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -89,15 +103,19 @@ def _insert_sql(
     on_conflict_do_nothing: bool,
     returning: str | None,
     upsert_on: tuple[str, ...] | None = None,
+    one_row: bool = False,
 ) -> str:
     cols = [table.c[name] for name in columns]
     arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
     # Identifiers come from the table metadata, never from input; values are parameters.
-    sql = (
-        f"INSERT INTO {table.schema}.{table.name} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT {', '.join(_select_expression(c) for c in cols)} "
-        f"FROM unnest({arrays}) AS v({', '.join(columns)})"
-    )
+    sql = f"INSERT INTO {table.schema}.{table.name} ({', '.join(columns)}) "
+    if one_row:
+        sql += f"VALUES ({', '.join(_parameter(c) for c in cols)})"
+    else:
+        sql += (
+            f"SELECT {', '.join(_select_expression(c) for c in cols)} "  # noqa: S608
+            f"FROM unnest({arrays}) AS v({', '.join(columns)})"
+        )
     if on_conflict_do_nothing:
         sql += " ON CONFLICT DO NOTHING"
     if upsert_on:
@@ -124,14 +142,25 @@ def insert_rows(
     if not rows:
         return []
     columns = tuple(rows[0].keys())
-    parameters = {name: _column_array(table.c[name], rows) for name in columns}
+    one_row = len(rows) == 1
+    parameters = _parameters(table, columns, rows)
     with _raw_cursor(ctx) as cursor:
         cursor.execute(
-            _insert_sql(table, columns, on_conflict_do_nothing, returning, upsert_on),
+            _insert_sql(table, columns, on_conflict_do_nothing, returning, upsert_on, one_row),
             parameters,
             binary=True,
         )
         return cursor.fetchall() if returning else []
+
+
+def _parameters(
+    table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Each column's values as one array, or as one value when there is one row."""
+    arrays = {name: _column_array(table.c[name], rows) for name in columns}
+    if len(rows) == 1:
+        return {name: values[0] for name, values in arrays.items()}
+    return arrays
 
 
 def select_by_keys(
@@ -146,10 +175,14 @@ def select_by_keys(
     """Rows whose ``key_columns`` equal one of ``keys``: a join with unnest(), not tuple IN."""
     if not keys:
         return []
+    one_key = len(keys) == 1
     with _raw_cursor(ctx) as cursor:
         cursor.execute(
-            _select_by_keys_sql(table, key_columns, columns, lock),
-            {name: [key[i] for key in keys] for i, name in enumerate(key_columns)},
+            _select_by_keys_sql(table, key_columns, columns, lock, one_key),
+            {
+                name: keys[0][i] if one_key else [key[i] for key in keys]
+                for i, name in enumerate(key_columns)
+            },
             binary=True,
         )
         return cursor.fetchall()
@@ -157,32 +190,42 @@ def select_by_keys(
 
 @lru_cache(maxsize=64)
 def _select_by_keys_sql(
-    table: sa.Table, key_columns: tuple[str, ...], columns: tuple[str, ...], lock: bool
+    table: sa.Table,
+    key_columns: tuple[str, ...],
+    columns: tuple[str, ...],
+    lock: bool,
+    one_key: bool = False,
 ) -> str:
     keys = [table.c[name] for name in key_columns]
     arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in keys)
-    joined = " AND ".join(f"t.{name} = k.{name}" for name in key_columns)
-    sql = (
-        f"SELECT {', '.join('t.' + c for c in columns)} "  # noqa: S608
-        f"FROM {table.schema}.{table.name} AS t "
-        f"JOIN unnest({arrays}) AS k({', '.join(key_columns)}) ON {joined} "
-        f"ORDER BY {', '.join('t.' + c for c in key_columns)}"
-    )
+    selected = ", ".join("t." + c for c in columns)
+    sql = f"SELECT {selected} FROM {table.schema}.{table.name} AS t "  # noqa: S608
+    if one_key:
+        sql += "WHERE " + " AND ".join(f"t.{c.name} = {_parameter(c)}" for c in keys)
+    else:
+        joined = " AND ".join(f"t.{name} = k.{name}" for name in key_columns)
+        sql += f"JOIN unnest({arrays}) AS k({', '.join(key_columns)}) ON {joined}"
+    sql += f" ORDER BY {', '.join('t.' + c for c in key_columns)}"
     return sql + " FOR UPDATE OF t" if lock else sql
 
 
 @lru_cache(maxsize=64)
-def _update_sql(table: sa.Table, key: str, columns: tuple[str, ...], touch: str | None) -> str:
+def _update_sql(
+    table: sa.Table, key: str, columns: tuple[str, ...], touch: str | None, one_row: bool = False
+) -> str:
     every = (key, *columns)
     cols = [table.c[name] for name in every]
     arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
-    assignments = [f"{name} = {_select_expression(table.c[name])}" for name in columns]
+    assignments = [
+        f"{name} = {_parameter(table.c[name]) if one_row else _select_expression(table.c[name])}"
+        for name in columns
+    ]
     if touch:
         assignments.append(f"{touch} = now()")
-    return (
-        f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
-        f"FROM unnest({arrays}) AS v({', '.join(every)}) WHERE t.{key} = v.{key}"
-    )
+    sql = f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
+    if one_row:
+        return sql + f"WHERE t.{key} = {_parameter(table.c[key])}"
+    return sql + f"FROM unnest({arrays}) AS v({', '.join(every)}) WHERE t.{key} = v.{key}"
 
 
 def update_rows(
@@ -197,9 +240,13 @@ def update_rows(
     if not rows:
         return 0
     columns = tuple(name for name in rows[0] if name != key)
-    parameters = {name: _column_array(table.c[name], rows) for name in (key, *columns)}
+    parameters = _parameters(table, (key, *columns), rows)
     with _raw_cursor(ctx) as cursor:
-        cursor.execute(_update_sql(table, key, columns, touch), parameters, binary=True)
+        cursor.execute(
+            _update_sql(table, key, columns, touch, one_row=len(rows) == 1),
+            parameters,
+            binary=True,
+        )
         return int(cursor.rowcount)
 
 
