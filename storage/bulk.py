@@ -157,10 +157,16 @@ def _parameters(
     table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Each column's values as one array, or as one value when there is one row."""
-    arrays = {name: _column_array(table.c[name], rows) for name in columns}
     if len(rows) == 1:
-        return {name: values[0] for name, values in arrays.items()}
-    return arrays
+        return {name: _value(table.c[name], rows[0][name]) for name in columns}
+    return {name: _column_array(table.c[name], rows) for name in columns}
+
+
+def _value(column: sa.Column[Any], value: Any) -> Any:
+    """One row's value converted as ``_column_array`` converts a column."""
+    if isinstance(column.type, JSONB):
+        return None if value is None else _json_text(value)
+    return value.value if isinstance(value, Enum) else value
 
 
 def select_by_keys(
@@ -261,9 +267,7 @@ def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
 
 
 def _driver_connection(ctx: PlanJourneyContext) -> psycopg.Connection[Any]:
-    connection = ctx.connection.connection.driver_connection
-    assert isinstance(connection, psycopg.Connection)
-    return connection
+    return ctx.driver_connection
 
 
 def _raw_cursor(ctx: PlanJourneyContext) -> psycopg.Cursor[Any]:

@@ -100,6 +100,7 @@ class PlanJourneyContext:
         self._session_factory = session_factory or get_session_factory()
         self._session: Session | None = None
         self._committed = False
+        self._driver: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> Self:
         self._session = self._session_factory()
@@ -119,6 +120,7 @@ class PlanJourneyContext:
         finally:
             self._session.close()
             self._session = None
+            self._driver = None
         if isinstance(exc, DBAPIError | psycopg.Error):
             raise domain_error_from(exc) from exc
 
@@ -132,6 +134,16 @@ class PlanJourneyContext:
     def connection(self) -> sa.Connection:
         return self.session.connection()
 
+    @property
+    def driver_connection(self) -> psycopg.Connection[Any]:
+        """The psycopg connection of this transaction, for storage.bulk's statements; looked
+        up once per transaction (the session's lookup costs more than a one-row statement)."""
+        if self._driver is None:
+            driver = self.connection.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            self._driver = driver
+        return self._driver
+
     def execute(
         self,
         statement: sa.Executable,
@@ -140,6 +152,7 @@ class PlanJourneyContext:
         return self.session.execute(statement, parameters)
 
     def commit(self) -> None:
+        self._driver = None  # the session hands its connection back to the pool
         try:
             self.session.commit()
         except DBAPIError as error:
