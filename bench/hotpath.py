@@ -30,15 +30,16 @@ from typing import Any
 import orjson
 
 from bench.infra import Databases, Postgres
+from bench.monitor import cpu_seconds
 from bench.world import build_world, queued_claim
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def backend_cpu_seconds(pid: int) -> float:
-    """User and system CPU of a server process on this machine (utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+def backend_cpu(pid: int) -> float:
+    """CPU seconds of the PostgreSQL backend ``pid``, which must run on this machine."""
+    seconds = cpu_seconds(pid)
+    if seconds is None:
+        raise RuntimeError(f"no process {pid} here: bench.hotpath needs a local PostgreSQL")
+    return seconds
 
 
 def measure(
@@ -59,25 +60,22 @@ def measure(
     os.environ["DATABASE_URL"] = database_url
     from config import get_settings
     from service.submissions import submit_queued_claims
-    from storage.engine import get_engine, get_session_factory
+    from storage.engine import forget_engine
     from storage.unit_of_work import PlanJourneyContext
     from worker.heap import settle_heap
 
     get_settings.cache_clear()
-    if get_engine.cache_info().currsize:  # the previous run's database is gone
-        get_engine().dispose()
-    get_engine.cache_clear()
-    get_session_factory.cache_clear()
+    forget_engine()  # the previous run's database is gone
     settings = get_settings()
     with PlanJourneyContext() as ctx:  # connect, plan the statements, fill the caches
         submit_queued_claims(ctx, orjson.loads(messages[0]), settings, review_now=True)
         ctx.commit()
     with PlanJourneyContext() as ctx:
-        pids = {int(ctx.session.scalar(sa.text("SELECT pg_backend_pid()")) or 0)}
+        backend = int(ctx.session.scalar(sa.text("SELECT pg_backend_pid()")) or 0)
         ctx.commit()
     if settle:
         settle_heap()  # as a worker process does once it has started
-    backend_before = sum(backend_cpu_seconds(pid) for pid in pids)
+    backend_before = backend_cpu(backend)
     profiler = cProfile.Profile(time.process_time) if profile else None
     started_wall = time.perf_counter()
     started_cpu = time.process_time()
@@ -99,7 +97,7 @@ def measure(
         profiler.dump_stats(str(profile))
     python_s = time.process_time() - started_cpu
     wall_s = time.perf_counter() - started_wall
-    backend_s = sum(backend_cpu_seconds(pid) for pid in pids) - backend_before
+    backend_s = backend_cpu(backend) - backend_before
     return {
         "claims": count,
         "message_claims": message_claims,

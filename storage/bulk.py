@@ -63,6 +63,11 @@ def _select_expression(column: sa.Column[Any], source: str | None = None) -> str
     return value
 
 
+def _arrays(columns: Sequence[sa.Column[Any]]) -> str:
+    """The columns' values as binary array parameters, for ``unnest``."""
+    return ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in columns)
+
+
 def _parameter(column: sa.Column[Any]) -> str:
     """One row's value of ``column`` as a binary parameter, cast as its array would be."""
     return _select_expression(column, f"%({column.name})b::{_array_type(column)}")
@@ -72,12 +77,19 @@ def _column_array(column: sa.Column[Any], rows: Sequence[Mapping[str, Any]]) -> 
     """One column of ``rows`` as the array the statement binds, converted once per column."""
     name = column.name
     values = [row[name] for row in rows]
-    if isinstance(column.type, JSONB):
-        return [None if value is None else _json_text(value) for value in values]
     # The set of types is built in C: a batch of plain values costs no Python per value.
-    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
-        return [value.value if isinstance(value, Enum) else value for value in values]
+    if isinstance(column.type, JSONB) or any(
+        issubclass(kind, Enum) for kind in set(map(type, values))
+    ):
+        return [_value(column, value) for value in values]
     return values
+
+
+def _value(column: sa.Column[Any], value: Any) -> Any:
+    """A value as the statement binds it: JSONB as its text, an enum as its value."""
+    if isinstance(column.type, JSONB):
+        return None if value is None else _json_text(value)
+    return value.value if isinstance(value, Enum) else value
 
 
 def _json_text(value: Any) -> str:
@@ -106,12 +118,12 @@ def _insert_sql(
     one_row: bool = False,
 ) -> str:
     cols = [table.c[name] for name in columns]
-    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
     # Identifiers come from the table metadata, never from input; values are parameters.
     sql = f"INSERT INTO {table.schema}.{table.name} ({', '.join(columns)}) "
     if one_row:
         sql += f"VALUES ({', '.join(_parameter(c) for c in cols)})"
     else:
+        arrays = _arrays(cols)
         sql += (
             f"SELECT {', '.join(_select_expression(c) for c in cols)} "  # noqa: S608
             f"FROM unnest({arrays}) AS v({', '.join(columns)})"
@@ -162,13 +174,6 @@ def _parameters(
     return {name: _column_array(table.c[name], rows) for name in columns}
 
 
-def _value(column: sa.Column[Any], value: Any) -> Any:
-    """One row's value converted as ``_column_array`` converts a column."""
-    if isinstance(column.type, JSONB):
-        return None if value is None else _json_text(value)
-    return value.value if isinstance(value, Enum) else value
-
-
 def select_by_keys(
     ctx: PlanJourneyContext,
     table: sa.Table,
@@ -203,14 +208,13 @@ def _select_by_keys_sql(
     one_key: bool = False,
 ) -> str:
     keys = [table.c[name] for name in key_columns]
-    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in keys)
     selected = ", ".join("t." + c for c in columns)
     sql = f"SELECT {selected} FROM {table.schema}.{table.name} AS t "  # noqa: S608
     if one_key:
         sql += "WHERE " + " AND ".join(f"t.{c.name} = {_parameter(c)}" for c in keys)
     else:
         joined = " AND ".join(f"t.{name} = k.{name}" for name in key_columns)
-        sql += f"JOIN unnest({arrays}) AS k({', '.join(key_columns)}) ON {joined}"
+        sql += f"JOIN unnest({_arrays(keys)}) AS k({', '.join(key_columns)}) ON {joined}"
     sql += f" ORDER BY {', '.join('t.' + c for c in key_columns)}"
     return sql + " FOR UPDATE OF t" if lock else sql
 
@@ -220,8 +224,6 @@ def _update_sql(
     table: sa.Table, key: str, columns: tuple[str, ...], touch: str | None, one_row: bool = False
 ) -> str:
     every = (key, *columns)
-    cols = [table.c[name] for name in every]
-    arrays = ", ".join(f"%({c.name})b::{_array_type(c)}[]" for c in cols)
     assignments = [
         f"{name} = {_parameter(table.c[name]) if one_row else _select_expression(table.c[name])}"
         for name in columns
@@ -231,6 +233,7 @@ def _update_sql(
     sql = f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
     if one_row:
         return sql + f"WHERE t.{key} = {_parameter(table.c[key])}"
+    arrays = _arrays([table.c[name] for name in every])
     return sql + f"FROM unnest({arrays}) AS v({', '.join(every)}) WHERE t.{key} = v.{key}"
 
 
@@ -262,15 +265,11 @@ def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
 
     Only for statements whose results are not read inside the block.
     """
-    with _driver_connection(ctx).pipeline():
+    with ctx.driver_connection.pipeline():
         yield
-
-
-def _driver_connection(ctx: PlanJourneyContext) -> psycopg.Connection[Any]:
-    return ctx.driver_connection
 
 
 def _raw_cursor(ctx: PlanJourneyContext) -> psycopg.Cursor[Any]:
     # Binary parameters: arrays go over the wire without text escaping, the dominant cost
     # of large batches in text format. Same connection, same transaction as the context.
-    return _driver_connection(ctx).cursor(row_factory=namedtuple_row)
+    return ctx.driver_connection.cursor(row_factory=namedtuple_row)

@@ -53,6 +53,15 @@ def get_session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
 
 
+def forget_engine() -> None:
+    """Close the cached engine's pool and forget it and its session factory: the next use
+    builds them again from the settings (a test or a bench run pointing at a new database)."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_session_factory.cache_clear()
+    get_engine.cache_clear()
+
+
 def dispose_after_fork() -> None:
     """Forget the parent's pooled connections in a forked child, leaving them open for it."""
     if get_engine.cache_info().currsize:

@@ -87,12 +87,9 @@ def apply_migrations(database_url: str) -> None:
 
 def reset_app_caches() -> None:
     from config.settings import get_settings
-    from storage.engine import get_engine, get_session_factory
+    from storage.engine import forget_engine
 
-    if get_engine.cache_info().currsize:
-        get_engine().dispose()
-    get_session_factory.cache_clear()
-    get_engine.cache_clear()
+    forget_engine()
     get_settings.cache_clear()
 
 

@@ -3,9 +3,12 @@ profile classification and the pass/fail marks against issue 6's targets."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
 from decimal import Decimal
 
+from bench.monitor import cpu_seconds
 from bench.profiling import _process_of, classify
 from bench.report import at_least, at_most, below, figures
 from bench.stats import latency_summary_ms, percentile
@@ -178,3 +181,12 @@ def test_the_pipeline_is_reported_as_a_share_of_postgresql_alone() -> None:
     assert rows["pipeline / PostgreSQL alone"].value == 25.0
     assert rows["POST /claims / bare endpoint"].passed is True
     assert rows["POST /claims open loop at 500 req/s (half bare): p99"].passed is True
+
+
+def test_cpu_of_a_process_is_read_from_proc() -> None:
+    before = cpu_seconds(os.getpid())
+    assert before is not None
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert (cpu_seconds(os.getpid()) or 0.0) - before >= 0.03
