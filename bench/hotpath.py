@@ -10,6 +10,10 @@ of ``pg_backend_pid()``, so the server must run on this machine). Nothing else s
 transaction, so the figures repeat to a few per cent from run to run.
 
     python -m bench.hotpath --claims 10000 --repeat 3 [--profile out.prof]
+    python -m bench.hotpath --intake --message-claims 1 --claims 3000   # POST /claims's
+
+``--intake`` runs the transaction of ``POST /claims``'s intake instead (drafts stored with
+their submit action, ``review_now=False``), whose size under load is 1 to 10 claims.
 
 ``--profile`` writes a cProfile of the measured messages (``python -m pstats out.prof``).
 """
@@ -49,6 +53,7 @@ def measure(
     profile: Path | None,
     *,
     settle: bool = True,
+    review_now: bool = True,
 ) -> dict[str, Any]:
     """Ingest the ``messages`` (JSON lists of claims, the first one to warm up), one
     transaction each, decoded as the task would be; CPU seconds of this process and backend.
@@ -68,7 +73,9 @@ def measure(
     forget_engine()  # the previous run's database is gone
     settings = get_settings()
     with PlanJourneyContext() as ctx:  # connect, plan the statements, fill the caches
-        submit_queued_claims(ctx, orjson.loads(messages[0]), settings, review_now=True)
+        submit_queued_claims(
+            ctx, orjson.loads(messages[0]), settings, review_now=review_now
+        )
         ctx.commit()
     with PlanJourneyContext() as ctx:
         backend = int(ctx.session.scalar(sa.text("SELECT pg_backend_pid()")) or 0)
@@ -86,7 +93,7 @@ def measure(
         claims = orjson.loads(message)
         count += len(claims)
         with PlanJourneyContext() as ctx:
-            outcomes = submit_queued_claims(ctx, claims, settings, review_now=True)
+            outcomes = submit_queued_claims(ctx, claims, settings, review_now=review_now)
             ctx.commit()
         refused = [o for o in outcomes if o.result is None or o.result.error is not None]
         if refused:
@@ -108,6 +115,7 @@ def measure(
         "claims_per_s_one_connection": round(count / wall_s, 1),
         "profiled": profiler is not None,
         "settled_heap": settle,
+        "path": "ingest" if review_now else "intake",
     }
 
 
@@ -122,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--default-gc",
         action="store_true",
         help="leave the garbage collector as Python starts it (no worker.heap.settle_heap)",
+    )
+    parser.add_argument(
+        "--intake",
+        action="store_true",
+        help="store drafts with their submit action instead (review_now=False): the"
+        " transaction of POST /claims's intake, which holds 1 to 10 claims (--message-claims)",
     )
     parser.add_argument(
         "--without-index",
@@ -170,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     size,
                     args.profile,
                     settle=not args.default_gc,
+                    review_now=not args.intake,
                 )
             )
             databases.drop(database)

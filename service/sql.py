@@ -36,9 +36,11 @@ REFUSED_BY_UNIQUE_INDEXES = sa.text(
     sa.bindparam("providers", type_=ARRAY(sa.String)),
 )
 
-# Ids taken up front, so that history and outbox rows can be built before the insert.
-ALLOCATE_CLAIM_IDS = sa.text(
-    "SELECT nextval(pg_get_serial_sequence('plan.claims', 'id')) FROM generate_series(1, :count)"
+# Ids taken up front, so that history and outbox rows can be built before the insert. Run by
+# storage.bulk.read_later (psycopg's placeholders), beside the other reads of a submission.
+ALLOCATE_CLAIM_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('plan.claims', 'id')) AS id"
+    " FROM generate_series(1, %(count)s::integer)"
 )
 
 # The live-claim predicate on the alias ``other``, literal so that the planner matches the

@@ -31,7 +31,7 @@ from service import sql
 from service.changes import ChangeSet, ClaimState, actions_t, claims_t, utcnow
 from service.facts import documents_t
 from service.review import review_new_claims
-from storage.bulk import in_array, insert_rows, pipelined, select_by_keys
+from storage.bulk import in_array, insert_rows, pipelined, read_later, select_by_keys_later
 from storage.unit_of_work import PlanJourneyContext
 
 
@@ -143,8 +143,15 @@ def _draft_claims(
 ) -> list[_Pending]:
     """Answer replays and refusals in ``results``; draft a claim for the rest, and submit it
     (``submit_now``) or prepare its submit action."""
-    replays = _existing_by_idempotency_key(ctx, requests)
-    enrolments = _enrolments_of(ctx, {request.user_id for request in requests})
+    # The three reads share one round trip. An id is taken for every request: one that is
+    # answered as a replay or refused leaves a gap in the sequence, as a rollback would.
+    with pipelined(ctx):
+        stored = _stored_under_keys(ctx, requests)
+        enrolled = _enrolments_of(ctx, {request.user_id for request in requests})
+        allocated = read_later(ctx, sql.ALLOCATE_CLAIM_IDS, {"count": len(requests)})
+    replays = _replays(ctx, stored())
+    enrolments = _enrolments_by_user(enrolled())
+    claim_ids = [row.id for row in allocated()]
     accepted: list[tuple[int, SubmissionRequest, MemberEnrolment]] = []
     for index, request in enumerate(requests):
         replay = replays.get((request.user_id, request.idempotency_key))
@@ -160,8 +167,8 @@ def _draft_claims(
 
     pending: list[_Pending] = []
     members: dict[str, Actor] = {}  # one frozen Actor per member of the batch
-    claim_ids = _allocate_claim_ids(ctx, len(accepted))
-    for claim_id, (index, request, enrolment) in zip(claim_ids, accepted, strict=True):
+    for index, request, enrolment in accepted:
+        claim_id = claim_ids[index]
         state = _draft(claim_id, request, enrolment)
         if request.claim.draft:
             pending.append(_Pending(index, request, state, enrolment))
@@ -235,7 +242,7 @@ def _answer_late_replays(
     """Same key as an earlier item or a concurrent request: answer with that claim."""
     if not late_replays:
         return
-    again = _existing_by_idempotency_key(ctx, [requests[index] for index in late_replays])
+    again = _replays(ctx, _stored_under_keys(ctx, [requests[index] for index in late_replays])())
     for index in late_replays:
         request = requests[index]
         found = again.get((request.user_id, request.idempotency_key))
@@ -323,13 +330,6 @@ def _duplicate_error() -> BusinessRuleViolation:
     )
 
 
-def _allocate_claim_ids(ctx: PlanJourneyContext, count: int) -> list[int]:
-    """Take ids up front, so that history and outbox rows can be built before the insert."""
-    if count == 0:
-        return []
-    return list(ctx.session.scalars(sql.ALLOCATE_CLAIM_IDS, {"count": count}))
-
-
 def _draft(claim_id: int, request: SubmissionRequest, enrolment: MemberEnrolment) -> ClaimState:
     claim = request.claim
     return ClaimState(
@@ -408,21 +408,27 @@ def _replay_of(request: SubmissionRequest, found: _StoredUnderKey) -> Submission
     return result
 
 
-def _existing_by_idempotency_key(
+def _stored_under_keys(
     ctx: PlanJourneyContext, requests: Iterable[SubmissionRequest]
-) -> dict[tuple[str, str | None], _StoredUnderKey]:
-    """Claims already stored under the requests' keys, answered as replays with their latest
-    submit action, each with the fingerprint of the request that stored it."""
+) -> Callable[[], list[Any]]:
+    """The claims already stored under the requests' idempotency keys (read when called)."""
     keyed = sorted(
         {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
     )
-    rows = select_by_keys(
+    return select_by_keys_later(
         ctx,
         claims_t,
         keyed,
         ("user_id", "idempotency_key"),
         ("id", "user_id", "idempotency_key", "status", "request_fingerprint"),
     )
+
+
+def _replays(
+    ctx: PlanJourneyContext, rows: Sequence[Any]
+) -> dict[tuple[str, str | None], _StoredUnderKey]:
+    """The claims stored under the requests' keys, answered as replays with their latest
+    submit action, each with the fingerprint of the request that stored it."""
     if not rows:
         return {}
     submits: dict[int, uuid.UUID] = {
@@ -448,15 +454,19 @@ def _existing_by_idempotency_key(
     }
 
 
-def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> dict[str, list[MemberEnrolment]]:
-    by_user: dict[str, list[MemberEnrolment]] = {}
-    rows = select_by_keys(
+def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> Callable[[], list[Any]]:
+    """The members' enrolments (read when called)."""
+    return select_by_keys_later(
         ctx,
         table_of(MemberPlan),
         [(user_id,) for user_id in sorted(user_ids)],
         ("user_id",),
         ("id", "user_id", "plan_id", "start_date", "end_date", "status"),
     )
+
+
+def _enrolments_by_user(rows: Sequence[Any]) -> dict[str, list[MemberEnrolment]]:
+    by_user: dict[str, list[MemberEnrolment]] = {}
     for row in sorted(rows, key=lambda row: row.id):
         by_user.setdefault(row.user_id, []).append(
             MemberEnrolment(

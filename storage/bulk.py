@@ -13,7 +13,7 @@ so both shapes store the same values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from functools import lru_cache
@@ -184,19 +184,45 @@ def select_by_keys(
     lock: bool = False,
 ) -> list[Any]:
     """Rows whose ``key_columns`` equal one of ``keys``: a join with unnest(), not tuple IN."""
+    return select_by_keys_later(ctx, table, keys, key_columns, columns, lock=lock)()
+
+
+def select_by_keys_later(
+    ctx: PlanJourneyContext,
+    table: sa.Table,
+    keys: Sequence[tuple[Any, ...]],
+    key_columns: tuple[str, ...],
+    columns: tuple[str, ...],
+    *,
+    lock: bool = False,
+) -> Callable[[], list[Any]]:
+    """``select_by_keys`` sent now, its rows read when called (see ``read_later``)."""
     if not keys:
-        return []
+        return list
     one_key = len(keys) == 1
-    with _raw_cursor(ctx) as cursor:
-        cursor.execute(
-            _select_by_keys_sql(table, key_columns, columns, lock, one_key),
-            {
-                name: keys[0][i] if one_key else [key[i] for key in keys]
-                for i, name in enumerate(key_columns)
-            },
-            binary=True,
-        )
-        return cursor.fetchall()
+    return read_later(
+        ctx,
+        _select_by_keys_sql(table, key_columns, columns, lock, one_key),
+        {
+            name: keys[0][i] if one_key else [key[i] for key in keys]
+            for i, name in enumerate(key_columns)
+        },
+    )
+
+
+def read_later(
+    ctx: PlanJourneyContext, sql: str, parameters: Mapping[str, Any]
+) -> Callable[[], list[Any]]:
+    """Send a query now and read its rows when called. Inside ``pipelined``, the queries sent
+    before the first is read travel together: one round trip for all of them."""
+    cursor = _raw_cursor(ctx)
+    cursor.execute(sql, parameters, binary=True)
+
+    def rows() -> list[Any]:
+        with cursor:
+            return cursor.fetchall()
+
+    return rows
 
 
 @lru_cache(maxsize=64)
@@ -261,9 +287,9 @@ def update_rows(
 
 @contextmanager
 def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
-    """Send the writes inside without waiting for each answer: one round trip, not several.
-
-    Only for statements whose results are not read inside the block.
+    """Send the statements inside without waiting for each answer: one round trip, not
+    several. A result read inside the block (``read_later``) waits for every statement sent
+    before it, not for those sent after.
     """
     with ctx.driver_connection.pipeline():
         yield

@@ -3,7 +3,8 @@
 A batch of one row is sent as plain parameters (``VALUES (%(a)b::bigint, ...)``), a larger one
 as arrays through ``unnest``: every column type the service writes (bigint, smallint, integer,
 uuid, text, a string enum, numeric money, date, timestamptz, boolean, JSONB and NULLs) is read
-back unchanged from both shapes, by insert, upsert, select by keys and update.
+back unchanged from both shapes, by insert, upsert, select by keys and update. Reads sent
+together in a pipeline each get their own rows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from storage.bulk import insert_rows, select_by_keys, update_rows
+from storage.bulk import (
+    insert_rows,
+    pipelined,
+    read_later,
+    select_by_keys,
+    select_by_keys_later,
+    update_rows,
+)
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.harness import Harness
 
@@ -131,3 +139,19 @@ def test_select_by_keys_and_update_in_both_shapes(ctx: PlanJourneyContext, count
             else {"amount": Decimal("1234.50"), "colour": "green", "day": date(2026, 2, 28)}
         )
         assert {key: after[n][key] for key in expected} == expected
+
+
+def test_reads_sent_together_in_a_pipeline_each_get_their_own_rows(
+    ctx: PlanJourneyContext,
+) -> None:
+    insert_rows(ctx, samples, [row(n) for n in range(1, 5)])
+    with pipelined(ctx):
+        one = select_by_keys_later(ctx, samples, [(2,)], ("id",), ("id", "label"))
+        several = select_by_keys_later(ctx, samples, [(1,), (3,), (9,)], ("id",), ("id",))
+        none = select_by_keys_later(ctx, samples, [], ("id",), ("id",))
+        counted = read_later(ctx, "SELECT count(*) AS n FROM plan.bulk_samples", {})
+        first = one()  # read inside the block: the statements sent after it still answer
+    assert [(r.id, r.label) for r in first] == [(2, row(2)["label"])]
+    assert [r.id for r in several()] == [1, 3]
+    assert none() == []
+    assert [r.n for r in counted()] == [4]
