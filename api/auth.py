@@ -7,13 +7,12 @@ Tokens are issued by the SuperApp's identity service; ``issue_token`` exists for
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from config import Settings
 from models.commands import Actor
@@ -119,10 +118,30 @@ class TokenVerifier:
         return user
 
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="A JWT (HS256) with the claims sub, role (member, reviewer, admin) and exp.",
-)
+class BearerUser(HTTPBearer):
+    """The caller of a route open to ``roles``: the bearer token read, verified and its role
+    checked in one dependency. (Each level of FastAPI's dependency tree costs a request tens
+    of microseconds; this was three.) OpenAPI shows it as the one HTTPBearer scheme."""
+
+    def __init__(self, *roles: ActorRole) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="A JWT (HS256) with the claims sub, role (member, reviewer, admin)"
+            " and exp.",
+        )
+        self._roles = frozenset(roles or TOKEN_ROLES)
+        self._names = " or ".join(role.value for role in roles)
+
+    async def __call__(self, request: Request) -> User:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None:
+            raise Unauthenticated("Send the header Authorization: Bearer <token>")
+        verifier: TokenVerifier = request.app.state.token_verifier
+        user = verifier.user_of(credentials.credentials)
+        if user.role not in self._roles:
+            raise Forbidden(f"This needs the role {self._names}", code=ErrorCode.FORBIDDEN)
+        return user
 
 
 # Dependencies are coroutines: they do no I/O, and a plain function would cost each request a
@@ -132,31 +151,7 @@ async def settings_of(request: Request) -> Settings:
     return settings
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    if credentials is None:
-        raise Unauthenticated("Send the header Authorization: Bearer <token>")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.user_of(credentials.credentials)
-
-
-CurrentUser = Annotated[User, Depends(authenticate)]
-
-
-def require_role(*roles: ActorRole) -> Callable[[User], Awaitable[User]]:
-    allowed = frozenset(roles)
-    names = " or ".join(role.value for role in roles)
-
-    async def user_in_role(user: CurrentUser) -> User:
-        if user.role not in allowed:
-            raise Forbidden(f"This needs the role {names}", code=ErrorCode.FORBIDDEN)
-        return user
-
-    return user_in_role
-
-
-Member = Annotated[User, Depends(require_role(ActorRole.MEMBER))]
-Reviewer = Annotated[User, Depends(require_role(ActorRole.REVIEWER, ActorRole.ADMIN))]
-Admin = Annotated[User, Depends(require_role(ActorRole.ADMIN))]
+CurrentUser = Annotated[User, Depends(BearerUser())]
+Member = Annotated[User, Depends(BearerUser(ActorRole.MEMBER))]
+Reviewer = Annotated[User, Depends(BearerUser(ActorRole.REVIEWER, ActorRole.ADMIN))]
+Admin = Annotated[User, Depends(BearerUser(ActorRole.ADMIN))]

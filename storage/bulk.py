@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import InstrumentedAttribute
@@ -289,9 +290,14 @@ def update_rows(
 def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
     """Send the statements inside without waiting for each answer: one round trip, not
     several. A result read inside the block (``read_later``) waits for every statement sent
-    before it, not for those sent after.
+    before it, not for those sent after. Inside another such block, the statements join it:
+    a nested psycopg pipeline would cost a round trip on entry and another on exit.
     """
-    with ctx.driver_connection.pipeline():
+    connection = ctx.driver_connection
+    if connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        yield
+        return
+    with connection.pipeline():
         yield
 
 

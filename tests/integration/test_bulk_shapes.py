@@ -155,3 +155,13 @@ def test_reads_sent_together_in_a_pipeline_each_get_their_own_rows(
     assert [r.id for r in several()] == [1, 3]
     assert none() == []
     assert [r.n for r in counted()] == [4]
+
+
+def test_a_pipelined_block_inside_another_joins_it(ctx: PlanJourneyContext) -> None:
+    with pipelined(ctx):
+        insert_rows(ctx, samples, [row(1)])
+        with pipelined(ctx):
+            insert_rows(ctx, samples, [row(2), row(3)])
+        counted = read_later(ctx, "SELECT count(*) AS n FROM plan.bulk_samples", {})
+        assert [r.n for r in counted()] == [3]
+    assert set(read_all(ctx)) == {1, 2, 3}
