@@ -292,6 +292,8 @@ def pipelined(ctx: PlanJourneyContext) -> Iterator[None]:
     several. A result read inside the block (``read_later``) waits for every statement sent
     before it, not for those sent after. Inside another such block, the statements join it:
     a nested psycopg pipeline would cost a round trip on entry and another on exit.
+    Statements through SQLAlchemy stay outside: it asks for a result's columns as soon as the
+    statement is sent, before the server has answered, and finds none.
     """
     connection = ctx.driver_connection
     if connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
