@@ -16,7 +16,7 @@ from models.errors import BusinessRuleViolation, ErrorCode
 from models.tables import Coverage, CoverageUsage, Document, MemberPlan, MemberYearTotals, Plan
 from service import sql
 from service.changes import ClaimState, claims_t
-from storage.bulk import in_array, insert_rows, select_by_keys
+from storage.bulk import in_array, insert_rows, pipelined, select_by_keys
 from storage.unit_of_work import PlanJourneyContext
 
 documents_t = table_of(Document)
@@ -289,9 +289,8 @@ def load_year_to_date_rows(
             [{"member_plan_id": mp, "year": year} for mp, year in keys],
             on_conflict_do_nothing=True,
         )
-    totals = {
-        (row.member_plan_id, row.year): [row.deductible_paid, row.out_of_pocket_paid]
-        for row in select_by_keys(
+    with pipelined(ctx):  # the two reads share one round trip
+        totals_rows = select_by_keys(
             ctx,
             totals_t,
             keys,
@@ -299,11 +298,15 @@ def load_year_to_date_rows(
             ("member_plan_id", "year", "deductible_paid", "out_of_pocket_paid"),
             lock=lock_totals,
         )
+        usage_rows = select_by_keys(
+            ctx, usage_t, keys, _YEAR_KEY, ("member_plan_id", "coverage_id", "year", "limit_used")
+        )
+    totals = {
+        (row.member_plan_id, row.year): [row.deductible_paid, row.out_of_pocket_paid]
+        for row in totals_rows()
     }
     usage: dict[tuple[int, int], dict[int, Decimal]] = {}
-    for row in select_by_keys(
-        ctx, usage_t, keys, _YEAR_KEY, ("member_plan_id", "coverage_id", "year", "limit_used")
-    ):
+    for row in usage_rows():
         usage.setdefault((row.member_plan_id, row.year), {})[row.coverage_id] = row.limit_used
     return totals, usage
 

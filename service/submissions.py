@@ -31,7 +31,7 @@ from service import sql
 from service.changes import ChangeSet, ClaimState, actions_t, claims_t, utcnow
 from service.facts import documents_t
 from service.review import review_new_claims
-from storage.bulk import in_array, insert_rows, pipelined, read_later, select_by_keys_later
+from storage.bulk import in_array, insert_rows, pipelined, read_later, select_by_keys
 from storage.unit_of_work import PlanJourneyContext
 
 
@@ -415,7 +415,7 @@ def _stored_under_keys(
     keyed = sorted(
         {(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key is not None}
     )
-    return select_by_keys_later(
+    return select_by_keys(
         ctx,
         claims_t,
         keyed,
@@ -456,7 +456,7 @@ def _replays(
 
 def _enrolments_of(ctx: PlanJourneyContext, user_ids: set[str]) -> Callable[[], list[Any]]:
     """The members' enrolments (read when called)."""
-    return select_by_keys_later(
+    return select_by_keys(
         ctx,
         table_of(MemberPlan),
         [(user_id,) for user_id in sorted(user_ids)],

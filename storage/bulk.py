@@ -183,21 +183,9 @@ def select_by_keys(
     columns: tuple[str, ...],
     *,
     lock: bool = False,
-) -> list[Any]:
-    """Rows whose ``key_columns`` equal one of ``keys``: a join with unnest(), not tuple IN."""
-    return select_by_keys_later(ctx, table, keys, key_columns, columns, lock=lock)()
-
-
-def select_by_keys_later(
-    ctx: PlanJourneyContext,
-    table: sa.Table,
-    keys: Sequence[tuple[Any, ...]],
-    key_columns: tuple[str, ...],
-    columns: tuple[str, ...],
-    *,
-    lock: bool = False,
 ) -> Callable[[], list[Any]]:
-    """``select_by_keys`` sent now, its rows read when called (see ``read_later``)."""
+    """Rows whose ``key_columns`` equal one of ``keys``: a join with unnest(), not tuple IN.
+    The query is sent now and its rows read when the result is called (see ``read_later``)."""
     if not keys:
         return list
     one_key = len(keys) == 1

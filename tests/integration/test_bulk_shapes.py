@@ -25,7 +25,6 @@ from storage.bulk import (
     pipelined,
     read_later,
     select_by_keys,
-    select_by_keys_later,
     update_rows,
 )
 from storage.unit_of_work import PlanJourneyContext
@@ -123,7 +122,7 @@ def test_conflicts_are_skipped_or_upserted_in_both_shapes(
 def test_select_by_keys_and_update_in_both_shapes(ctx: PlanJourneyContext, count: int) -> None:
     insert_rows(ctx, samples, [row(n) for n in range(1, 5)])
     keys = [(n, f"Clínica São João {n} ✓") for n in range(1, count + 1)]
-    found = select_by_keys(ctx, samples, keys, ("id", "label"), ("id", "count"), lock=True)
+    found = select_by_keys(ctx, samples, keys, ("id", "label"), ("id", "count"), lock=True)()
     assert [(r.id, r.count) for r in found] == [(n, 70_000 + n) for n in range(1, count + 1)]
 
     changes = [
@@ -146,9 +145,9 @@ def test_reads_sent_together_in_a_pipeline_each_get_their_own_rows(
 ) -> None:
     insert_rows(ctx, samples, [row(n) for n in range(1, 5)])
     with pipelined(ctx):
-        one = select_by_keys_later(ctx, samples, [(2,)], ("id",), ("id", "label"))
-        several = select_by_keys_later(ctx, samples, [(1,), (3,), (9,)], ("id",), ("id",))
-        none = select_by_keys_later(ctx, samples, [], ("id",), ("id",))
+        one = select_by_keys(ctx, samples, [(2,)], ("id",), ("id", "label"))
+        several = select_by_keys(ctx, samples, [(1,), (3,), (9,)], ("id",), ("id",))
+        none = select_by_keys(ctx, samples, [], ("id",), ("id",))
         counted = read_later(ctx, "SELECT count(*) AS n FROM plan.bulk_samples", {})
         first = one()  # read inside the block: the statements sent after it still answer
     assert [(r.id, r.label) for r in first] == [(2, row(2)["label"])]
