@@ -7,9 +7,10 @@ the edge and moves ``status``. History, outbox and locking belong to the service
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Protocol
 
-from transitions import Machine, MachineError
+from transitions import Machine, MachineError, State
 
 from models.enums import ClaimEvent, ClaimStatus
 from models.errors import InvalidTransition
@@ -50,7 +51,22 @@ class HasStatus(Protocol):
     status: ClaimStatus
 
 
-claim_machine = Machine(
+class _ClaimState(State):
+    """A state whose name is read once: ``State.name`` reads the enum member's name (a
+    property in itself) on each of the half-dozen times a trigger asks for it."""
+
+    name = ""  # shadows the property of State, so that the instance attribute is used
+
+    def __init__(self, name: str | Enum, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self.name = name.name if isinstance(name, Enum) else name
+
+
+class _ClaimMachine(Machine):
+    state_cls = _ClaimState
+
+
+claim_machine = _ClaimMachine(
     model=None,
     states=ClaimStatus,
     transitions=[

@@ -74,23 +74,30 @@ def _parameter(column: sa.Column[Any]) -> str:
     return _select_expression(column, f"%({column.name})b::{_array_type(column)}")
 
 
-def _column_array(column: sa.Column[Any], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+def _column_array(is_json: bool, name: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     """One column of ``rows`` as the array the statement binds, converted once per column."""
-    name = column.name
     values = [row[name] for row in rows]
+    if is_json:
+        return [None if value is None else _json_text(value) for value in values]
     # The set of types is built in C: a batch of plain values costs no Python per value.
-    if isinstance(column.type, JSONB) or any(
-        issubclass(kind, Enum) for kind in set(map(type, values))
-    ):
-        return [_value(column, value) for value in values]
+    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
+        return [value.value if isinstance(value, Enum) else value for value in values]
     return values
 
 
-def _value(column: sa.Column[Any], value: Any) -> Any:
+def _value(is_json: bool, value: Any) -> Any:
     """A value as the statement binds it: JSONB as its text, an enum as its value."""
-    if isinstance(column.type, JSONB):
-        return None if value is None else _json_text(value)
+    if value is None:
+        return None
+    if is_json:
+        return _json_text(value)
     return value.value if isinstance(value, Enum) else value
+
+
+@lru_cache(maxsize=128)
+def _json_flags(table: sa.Table, columns: tuple[str, ...]) -> tuple[bool, ...]:
+    """Which of ``columns`` are JSONB, looked up once per column set, not once per value."""
+    return tuple(isinstance(table.c[name].type, JSONB) for name in columns)
 
 
 def _json_text(value: Any) -> str:
@@ -167,12 +174,14 @@ def insert_rows(
 
 
 def _parameters(
-    table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    table: sa.Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Each column's values as one array, or as one value when there is one row."""
+    flags = zip(columns, _json_flags(table, columns), strict=True)
     if len(rows) == 1:
-        return {name: _value(table.c[name], rows[0][name]) for name in columns}
-    return {name: _column_array(table.c[name], rows) for name in columns}
+        row = rows[0]
+        return {name: _value(is_json, row[name]) for name, is_json in flags}
+    return {name: _column_array(is_json, name, rows) for name, is_json in flags}
 
 
 def select_by_keys(
