@@ -77,11 +77,9 @@ def _parameter(column: sa.Column[Any]) -> str:
 def _column_array(is_json: bool, name: str, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     """One column of ``rows`` as the array the statement binds, converted once per column."""
     values = [row[name] for row in rows]
-    if is_json:
-        return [None if value is None else _json_text(value) for value in values]
     # The set of types is built in C: a batch of plain values costs no Python per value.
-    if any(issubclass(kind, Enum) for kind in set(map(type, values))):
-        return [value.value if isinstance(value, Enum) else value for value in values]
+    if is_json or any(issubclass(kind, Enum) for kind in set(map(type, values))):
+        return [_value(is_json, value) for value in values]
     return values
 
 
