@@ -2,7 +2,9 @@
 its assignment and pending approval, and the queue's figures for /metrics.
 
 A lease counts only while ``expires_at`` lies ahead, so every read here treats an expired
-assignment as none, whether or not beat has removed its row yet.
+assignment as none, whether or not beat has removed its row yet. A claim with a person's action
+queued (a decision a worker has yet to apply) waits for that worker, not for a person, so the
+queue and its figures leave it out until the action is applied or refused.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from models.base import table_of
-from models.enums import ActorRole, ClaimStatus, ProcedureType
+from models.enums import ActionStatus, ActorRole, ClaimStatus, ProcedureType
 from models.errors import ErrorCode, NotFound
 from models.review import ClaimActivity, ClaimAssignment, PendingApproval
-from models.tables import Claim, ClaimStatusHistory, Plan
+from models.tables import Claim, ClaimAction, ClaimStatusHistory, Plan
 from service.queries import Page, Row, page_of
 from storage.unit_of_work import PlanJourneyContext
 
@@ -30,6 +32,7 @@ history_t = table_of(ClaimStatusHistory)
 assignments_t = table_of(ClaimAssignment)
 pending_t = table_of(PendingApproval)
 activity_t = table_of(ClaimActivity)
+actions_t = table_of(ClaimAction)
 
 # Identities of reviewers are not shown to members: the actor of these keys is withheld.
 _REVIEWER_KEYS = frozenset({"reviewerId", "previousReviewerId"})
@@ -84,6 +87,13 @@ def _waiting_since() -> sa.ColumnElement[Any]:
     )
 
 
+def _action_queued() -> sa.Exists:
+    # uq_claim_actions_queued (claim_id, partial on status = 'queued') answers this.
+    return sa.exists().where(
+        actions_t.c.claim_id == claims_t.c.id, actions_t.c.status == ActionStatus.QUEUED.value
+    )
+
+
 def _queue_base(*columns: Any) -> sa.Select[Any]:
     # The status/next_step predicate is ix_claims_review_queue's, so that index serves it.
     return (
@@ -94,7 +104,9 @@ def _queue_base(*columns: Any) -> sa.Select[Any]:
             )
         )
         .where(
-            claims_t.c.status == ClaimStatus.UNDER_REVIEW.value, claims_t.c.next_step.is_(None)
+            claims_t.c.status == ClaimStatus.UNDER_REVIEW.value,
+            claims_t.c.next_step.is_(None),
+            sa.not_(_action_queued()),
         )
     )
 

@@ -193,3 +193,32 @@ def test_metrics_show_queue_depth_by_state_and_the_oldest_wait(
     assert detail["pendingApproval"]["reviewerId"] == "reviewer-9"
     assert detail["pendingApproval"]["approvedAmount"] == "640.00"
     assert api.get(f"/claims/{taken}", headers=reviewer).json()["pendingApproval"] is None
+
+
+def test_a_claim_whose_decision_is_queued_leaves_the_queue_and_its_figures(
+    api: TestClient, harness: Harness, world: World, reviewer: Headers, admin: Headers
+) -> None:
+    decided = waiting_claim(harness, world, MEMBER)
+    still_waiting = waiting_claim(harness, world, MEMBER)
+    for claim_id in (decided, still_waiting):
+        assert api.post(f"/claims/{claim_id}/assignment", headers=reviewer).status_code == 200
+
+    # No worker runs in this test: the decision stays queued, as it would with workers down.
+    answer = api.post(
+        f"/claims/{decided}/decision", json={"decision": "approve"}, headers=reviewer
+    )
+    assert answer.status_code == 202, answer.text
+
+    assert _queue(api, reviewer) == [still_waiting]
+    assert _queue(api, reviewer, assigned="me") == [still_waiting]
+    text = api.get("/metrics", headers=admin).text
+    assert 'plan_review_queue_depth{state="assigned"} 1.0' in text
+    assert api.get(f"/claims/{decided}", headers=reviewer).json()["status"] == "UNDER_REVIEW"
+
+    # Refused by its worker (here: settled by hand), the claim waits for a person again.
+    harness.query(
+        "UPDATE plan.claim_actions SET status = 'refused', applied_at = now(), "
+        "error_code = 'PLAN_CLAIM_BUS_NOT_ASSIGNED' WHERE claim_id = %s RETURNING id",
+        (decided,),
+    )
+    assert _queue(api, reviewer) == [decided, still_waiting]
