@@ -92,6 +92,7 @@ class MemberPlan(Base):
     __tablename__ = "member_plans"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "plan_id", "start_date"),
+        sa.UniqueConstraint("id", "plan_id"),  # what a claim's (enrolment, plan) refers to
         sa.CheckConstraint(
             "end_date IS NULL OR end_date >= start_date", name="enrolment_dates_order"
         ),
@@ -213,6 +214,9 @@ class Benefit(Base):
 class Claim(Base):
     __tablename__ = "claims"
     __table_args__ = (
+        sa.ForeignKeyConstraint(  # the claim's plan is its enrolment's: one key, one check
+            ["member_plan_id", "plan_id"], ["member_plans.id", "member_plans.plan_id"]
+        ),
         sa.CheckConstraint("claimed_amount > 0", name="claimed_amount_positive"),
         sa.CheckConstraint("claimed_amount <= 1000000", name="claimed_amount_max"),
         sa.CheckConstraint(
@@ -267,14 +271,10 @@ class Claim(Base):
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     member_plan_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("member_plans.id", ondelete="RESTRICT"),
-        index=True,
-        comment="Enrolment the claim is made under",
+        sa.BigInteger, index=True, comment="Enrolment the claim is made under"
     )
     plan_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("plans.id", ondelete="RESTRICT"),
-        index=True,
-        comment="The enrolment's plan, kept here for filtering",
+        sa.BigInteger, index=True, comment="The enrolment's plan, kept here for filtering"
     )
     user_id: Mapped[str] = mapped_column(sa.String(128), comment="Member who submitted it")
     procedure_type: Mapped[ProcedureType] = mapped_column(
