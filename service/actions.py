@@ -84,12 +84,12 @@ def record_action(
     if row is None:
         raise NotFound("No such claim", field="id")
     check_command(ClaimState(**row._asdict()), command)
+    changes = ChangeSet.at(settings, now)
     if is_reviewer_decision(command):
         # Re-checked when the task applies it: the lease may expire or move meanwhile.
-        load_gate(ctx, [command.claim_id], settings.four_eyes_threshold, now).check(
+        load_gate(ctx, [command.claim_id], settings.four_eyes_threshold, changes.now).check(
             command.claim_id, command
         )
-    changes = ChangeSet.at(settings, now)
     changes.record_action(command, idempotency_key=idempotency_key)
     changes.write(ctx)
     return RecordedAction(command.event_id, command.claim_id, command.event, ActionStatus.QUEUED)

@@ -25,7 +25,7 @@ from models.commands import Actor, ClaimCommand
 from models.enums import ActivityKind, ActorRole, ClaimEvent
 from models.errors import ErrorCode, ReviewConflict
 from models.review import ClaimAssignment, PendingApproval
-from service.assignments import release_decided
+from service.assignments import lease_live, release_decided
 from service.changes import ChangeSet, ClaimOfActivity
 from storage.bulk import in_array
 from storage.unit_of_work import PlanJourneyContext
@@ -168,10 +168,10 @@ def load_gate(
     ctx: PlanJourneyContext,
     claim_ids: list[int],
     threshold: Decimal,
-    now: datetime | None = None,
+    now: datetime,
 ) -> ReviewGate:
-    """The live leases (at ``now``, the database's clock when None) and pending approvals of
-    the claims (whose rows the caller locked)."""
+    """The leases live at ``now`` and the pending approvals of the claims (whose rows the
+    caller locked)."""
     ids = sorted(set(claim_ids))
     if not ids:
         return ReviewGate(threshold, {}, {})
@@ -180,7 +180,7 @@ def load_gate(
         for row in ctx.execute(
             sa.select(assignments_t.c.claim_id, assignments_t.c.reviewer_id).where(
                 in_array(assignments_t.c.claim_id, ids),
-                assignments_t.c.expires_at > (sa.func.now() if now is None else now),
+                lease_live(now),
             )
         )
     }

@@ -25,7 +25,7 @@ from models.enums import ActivityKind, ActorRole, ClaimStatus
 from models.errors import ErrorCode, Forbidden, InvalidTransition, NotFound, ReviewConflict
 from models.review import ClaimAssignment
 from models.tables import Claim
-from service.changes import ChangeSet, ClaimOfActivity
+from service.changes import ChangeSet, ClaimOfActivity, utcnow
 from storage.bulk import in_array
 from storage.unit_of_work import PlanJourneyContext
 
@@ -225,11 +225,20 @@ def reassign_claim(
     return assignment
 
 
-def live_holder(ctx: PlanJourneyContext, claim_id: int) -> str | None:
-    """The reviewer whose lease on the claim has not expired, if any (no lock)."""
+def lease_live(now: datetime) -> sa.ColumnElement[bool]:
+    """A lease holds until its ``expires_at`` on the service's clock, the clock that wrote it
+    (``ChangeSet.now``), never the database's: two clocks would let a skew between them
+    lengthen or shorten every lease."""
+    return assignments_t.c.expires_at > now
+
+
+def live_holder(
+    ctx: PlanJourneyContext, claim_id: int, *, now: datetime | None = None
+) -> str | None:
+    """The reviewer whose lease on the claim has not expired at ``now``, if any (no lock)."""
     return ctx.execute(
         sa.select(assignments_t.c.reviewer_id).where(
-            assignments_t.c.claim_id == claim_id, assignments_t.c.expires_at > sa.func.now()
+            assignments_t.c.claim_id == claim_id, lease_live(now or utcnow())
         )
     ).scalar_one_or_none()
 

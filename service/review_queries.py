@@ -23,6 +23,8 @@ from models.enums import ActionStatus, ActorRole, ClaimStatus, ProcedureType
 from models.errors import ErrorCode, NotFound
 from models.review import ClaimActivity, ClaimAssignment, PendingApproval
 from models.tables import Claim, ClaimAction, ClaimStatusHistory, Plan
+from service.assignments import lease_live
+from service.changes import utcnow
 from service.queries import Page, Row, page_of
 from storage.unit_of_work import PlanJourneyContext
 
@@ -65,9 +67,7 @@ class QueueFigures:
 
 
 def _live_lease() -> sa.ColumnElement[bool]:
-    return sa.and_(
-        assignments_t.c.claim_id == claims_t.c.id, assignments_t.c.expires_at > sa.func.now()
-    )
+    return sa.and_(assignments_t.c.claim_id == claims_t.c.id, lease_live(utcnow()))
 
 
 def _waiting_since() -> sa.ColumnElement[Any]:
@@ -233,15 +233,15 @@ def _shown(row: Row, *, for_member: bool) -> dict[str, Any]:
     return item
 
 
-def assignment_of(ctx: PlanJourneyContext, claim_id: int) -> Row | None:
-    """The claim's live assignment (reviewer, taken, expires), or None."""
+def assignment_of(
+    ctx: PlanJourneyContext, claim_id: int, *, now: datetime | None = None
+) -> Row | None:
+    """The claim's assignment live at ``now`` (reviewer, taken, expires), or None."""
     return (
         ctx.execute(
             sa.select(
                 assignments_t.c.reviewer_id, assignments_t.c.taken_at, assignments_t.c.expires_at
-            ).where(
-                assignments_t.c.claim_id == claim_id, assignments_t.c.expires_at > sa.func.now()
-            )
+            ).where(assignments_t.c.claim_id == claim_id, lease_live(now or utcnow()))
         )
         .mappings()
         .one_or_none()

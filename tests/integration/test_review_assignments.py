@@ -4,6 +4,7 @@ release, reassignment, expiry by itself and by beat, and the activity rows and e
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,7 +14,8 @@ from api.errors import status_for
 from config import get_settings
 from models.commands import Actor
 from models.errors import ErrorCode, PlanError
-from service import assignments
+from service import assignments, review_queries
+from service.approvals import load_gate
 from storage.unit_of_work import PlanJourneyContext
 from tests.support.factories import make_world
 from tests.support.harness import Harness, wait_until
@@ -116,6 +118,24 @@ def test_a_claim_held_by_another_is_refused_until_its_lease_expires(harness: Har
         ("taken", "reviewer-2"),
     ]
     assert kinds[1][2] is not None and kinds[1][2]["reviewerId"] == "reviewer-1"
+
+
+def test_every_read_of_a_lease_uses_the_clock_that_wrote_it(harness: Harness) -> None:
+    """The take writes ``expires_at`` from the service's clock; the holder check, the
+    claim's assignment and the review gate read it against that clock too, so a
+    skew between service and database can neither lengthen nor shorten a lease."""
+    claim_id = waiting_claim(harness, make_world(), MEMBER)
+    lease = take(claim_id, reviewer("reviewer-1"))
+    before, after = lease.expires_at - timedelta(seconds=1), lease.expires_at
+    threshold = get_settings().four_eyes_threshold
+
+    with PlanJourneyContext() as ctx:
+        assert assignments.live_holder(ctx, claim_id, now=before) == "reviewer-1"
+        assert assignments.live_holder(ctx, claim_id, now=after) is None
+        assert review_queries.assignment_of(ctx, claim_id, now=before) is not None
+        assert review_queries.assignment_of(ctx, claim_id, now=after) is None
+        assert load_gate(ctx, [claim_id], threshold, before).holders == {claim_id: "reviewer-1"}
+        assert load_gate(ctx, [claim_id], threshold, after).holders == {}
 
 
 def test_beat_removes_expired_leases_and_audits_each_once(harness: Harness) -> None:
