@@ -4,8 +4,8 @@ release, reassignment, expiry by itself and by beat, and the activity rows and e
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
