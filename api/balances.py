@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query
 from api.auth import CurrentUser
 from api.errors import error_responses
 from api.params import MAX_ID
-from api.schemas import Money, _Answer
-from models.enums import BenefitCategory, ProcedureType
+from api.schemas import BenefitOut, Money, _Answer
+from models.enums import ProcedureType
 from service.balances import Balances, plan_balances
 from storage.unit_of_work import PlanJourneyContext
 
@@ -48,18 +48,6 @@ class CoverageBalanceOut(_Answer):
     remaining: Money | None
     waiting_period_ends_on: date
     preauthorization_required: bool
-
-
-class BenefitOut(_Answer):
-    id: int
-    category: BenefitCategory
-    code: str
-    name: str
-    description: str | None
-    limitations: str | None
-    coverage_percent: Money | None
-    discount_percent: Money | None
-    annual_limit: Money | None
 
 
 class PlanBalances(_Answer):

@@ -333,7 +333,7 @@ class PlanCoverage(_Answer):
     active: bool
 
 
-class PlanBenefit(_Answer):
+class BenefitOut(_Answer):
     id: int
     category: BenefitCategory
     code: str
@@ -343,6 +343,9 @@ class PlanBenefit(_Answer):
     coverage_percent: Money | None
     discount_percent: Money | None
     annual_limit: Money | None
+
+
+class PlanBenefit(BenefitOut):
     active: bool
 
 

@@ -21,13 +21,13 @@ import sqlalchemy as sa
 from models import adjudication as rules
 from models.enums import ClaimEvent, MemberPlanStatus
 from models.errors import ErrorCode, NotFound
-from models.tables import Benefit, Claim, ClaimStatusHistory, MemberPlan, Plan
+from models.tables import Claim, ClaimStatusHistory, MemberPlan, Plan
 from service.facts import load_coverage_facts, load_plan_facts, load_year_to_date
+from service.queries import plan_benefits
 from storage.unit_of_work import PlanJourneyContext
 
 member_plans_t = MemberPlan.__table__
 plans_t = Plan.__table__
-benefits_t = Benefit.__table__
 claims_t = Claim.__table__
 history_t = ClaimStatusHistory.__table__
 ZERO = Decimal("0.00")
@@ -120,25 +120,7 @@ def plan_balances(
     (another member's is answered as missing)."""
     enrolment = _enrolment(ctx, member_plan_id, owner)
     ytd = load_year_to_date(ctx, [(member_plan_id, year)])
-    benefits = (
-        ctx.execute(
-            sa.select(
-                benefits_t.c.id,
-                benefits_t.c.category,
-                benefits_t.c.code,
-                benefits_t.c.name,
-                benefits_t.c.description,
-                benefits_t.c.limitations,
-                benefits_t.c.coverage_percent,
-                benefits_t.c.discount_percent,
-                benefits_t.c.annual_limit,
-            )
-            .where(benefits_t.c.plan_id == enrolment.plan_id, benefits_t.c.active)
-            .order_by(benefits_t.c.code)
-        )
-        .mappings()
-        .all()
-    )
+    benefits = plan_benefits(ctx, plan_id=enrolment.plan_id, active_only=True)
     return balances_of(
         member_plan_id=member_plan_id,
         year=year,

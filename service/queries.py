@@ -209,6 +209,19 @@ def _history_rows(ctx: PlanJourneyContext, claim_id: int) -> Sequence[Row]:
     )
 
 
+_BENEFIT = (
+    benefits_t.c.id,
+    benefits_t.c.category,
+    benefits_t.c.code,
+    benefits_t.c.name,
+    benefits_t.c.description,
+    benefits_t.c.limitations,
+    benefits_t.c.coverage_percent,
+    benefits_t.c.discount_percent,
+    benefits_t.c.annual_limit,
+    benefits_t.c.active,
+)
+
 _ACTION = (
     actions_t.c.id,
     actions_t.c.claim_id,
@@ -298,27 +311,17 @@ def get_plan(ctx: PlanJourneyContext, *, plan_id: int) -> PlanView:
         .mappings()
         .all()
     )
-    benefits = (
-        ctx.execute(
-            sa.select(
-                benefits_t.c.id,
-                benefits_t.c.category,
-                benefits_t.c.code,
-                benefits_t.c.name,
-                benefits_t.c.description,
-                benefits_t.c.limitations,
-                benefits_t.c.coverage_percent,
-                benefits_t.c.discount_percent,
-                benefits_t.c.annual_limit,
-                benefits_t.c.active,
-            )
-            .where(benefits_t.c.plan_id == plan_id)
-            .order_by(benefits_t.c.code)
-        )
-        .mappings()
-        .all()
-    )
-    return PlanView(plan, coverages, benefits)
+    return PlanView(plan, coverages, plan_benefits(ctx, plan_id=plan_id))
+
+
+def plan_benefits(
+    ctx: PlanJourneyContext, *, plan_id: int, active_only: bool = False
+) -> Sequence[Row]:
+    """The plan's benefits by code; ``active_only`` leaves out the withdrawn ones."""
+    query = sa.select(*_BENEFIT).where(benefits_t.c.plan_id == plan_id)
+    if active_only:
+        query = query.where(benefits_t.c.active)
+    return ctx.execute(query.order_by(benefits_t.c.code)).mappings().all()
 
 
 def member_enrolments(ctx: PlanJourneyContext, *, user_id: str) -> Sequence[Row]:
