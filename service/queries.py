@@ -43,7 +43,7 @@ actions_t = ClaimAction.__table__
 
 Row = sa.RowMapping
 
-_CLAIM_SUMMARY = (
+CLAIM_SUMMARY = (  # a claim as every list shows it
     claims_t.c.id,
     claims_t.c.status,
     claims_t.c.user_id,
@@ -60,7 +60,7 @@ _CLAIM_SUMMARY = (
     claims_t.c.created_at,
 )
 _CLAIM_DETAIL = (
-    *_CLAIM_SUMMARY,
+    *CLAIM_SUMMARY,
     claims_t.c.diagnosis_code,
     claims_t.c.provider_name,
     claims_t.c.member_responsibility,
@@ -158,7 +158,7 @@ def list_claims(
     size: int = 10,
 ) -> Page:
     """Claims newest first; ``owner`` None means everyone's (reviewers and administrators)."""
-    query = sa.select(*_CLAIM_SUMMARY)
+    query = sa.select(*CLAIM_SUMMARY)
     if owner is not None:
         query = query.where(claims_t.c.user_id == owner)
     if status is not None:

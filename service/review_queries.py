@@ -25,7 +25,7 @@ from models.review import ClaimActivity, ClaimAssignment, PendingApproval
 from models.tables import Claim, ClaimAction, ClaimStatusHistory, Plan
 from service.assignments import lease_live
 from service.changes import utcnow
-from service.queries import Page, Row, page_of
+from service.queries import CLAIM_SUMMARY, Page, Row, page_of
 from storage.unit_of_work import PlanJourneyContext
 
 claims_t = table_of(Claim)
@@ -146,21 +146,8 @@ def review_queue(
     """Claims under review that wait for a person, oldest first, each with its assignment,
     its pending approval and since when it waits."""
     query = _queue_base(
-        claims_t.c.id,
-        claims_t.c.status,
-        claims_t.c.user_id,
-        claims_t.c.plan_id,
+        *CLAIM_SUMMARY,
         plans_t.c.code.label("plan_code"),
-        claims_t.c.member_plan_id,
-        claims_t.c.procedure_type,
-        claims_t.c.procedure_code,
-        claims_t.c.service_date,
-        claims_t.c.claimed_amount,
-        claims_t.c.approved_amount,
-        claims_t.c.currency,
-        claims_t.c.submitted_at,
-        claims_t.c.decided_at,
-        claims_t.c.created_at,
         assignments_t.c.reviewer_id.label("assignment_reviewer_id"),
         assignments_t.c.expires_at.label("assignment_expires_at"),
         pending_t.c.reviewer_id.label("pending_reviewer_id"),
