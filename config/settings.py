@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr = SecretStr("admin:admin")
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_address: str = "127.0.0.1"
+    # RabbitMQ's management API, where Flower's Broker page reads queue depths (Redis is
+    # read directly). None: Flower derives http://<broker host>:15672/api/ from BROKER_URL.
+    broker_management_url: SecretStr | None = None
     submission_batch_max: int = Field(64, ge=1, le=1000)
     submission_writers: int = Field(1, ge=1, le=16)
     # Read by prometheus_client itself in every process; here so that /metrics knows to merge.
@@ -127,6 +130,17 @@ class Settings(BaseSettings):
         if not value.get_secret_value().startswith(BROKER_SCHEMES):
             raise ValueError("BROKER_URL must be a redis://, rediss://, amqp:// or amqps:// URL")
         return value
+
+    @field_validator("broker_management_url", mode="after")
+    @classmethod
+    def _management_url_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("BROKER_MANAGEMENT_URL must be an http:// or https:// URL")
+        # Flower joins "queues/<vhost>" onto it: without the slash it would replace "api".
+        return value if url.endswith("/") else SecretStr(f"{url}/")
 
     @field_validator("flower_basic_auth", mode="after")
     @classmethod

@@ -12,6 +12,7 @@ RABBITMQ_TESTS=(
     tests/integration/test_lifecycle_paths.py
     tests/integration/test_chaos_worker_kill.py
     tests/integration/test_private_servers.py
+    tests/e2e/test_flower.py
 )
 
 echo "== ruff"; "$BIN/ruff" check .

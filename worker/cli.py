@@ -39,6 +39,11 @@ def _flower(args: argparse.Namespace) -> int:
         credentials=settings.flower_basic_auth.get_secret_value(),
         address=settings.flower_address,
         port=settings.flower_port,
+        broker_api=(
+            None
+            if settings.broker_management_url is None
+            else settings.broker_management_url.get_secret_value()
+        ),
         extra=args.extra,
     )
 

@@ -65,8 +65,16 @@ def behind_basic_auth(
     return Guarded
 
 
-def run_flower(*, credentials: str, address: str, port: int, extra: Sequence[str]) -> int:
-    """Flower on ``address:port`` behind ``credentials`` (comma-separated user:password)."""
+def run_flower(
+    *,
+    credentials: str,
+    address: str,
+    port: int,
+    broker_api: str | None = None,
+    extra: Sequence[str] = (),
+) -> int:
+    """Flower on ``address:port`` behind ``credentials`` (comma-separated user:password);
+    on RabbitMQ its Broker page reads queue depths from ``broker_api``."""
     import sys
 
     import flower.command
@@ -84,6 +92,7 @@ def run_flower(*, credentials: str, address: str, port: int, extra: Sequence[str
         f"--port={port}",
         f"--address={address}",
         f"--basic_auth={credentials}",
+        *([f"--broker_api={broker_api}"] if broker_api else []),
         *extra,
     ]
     return celery_main()

@@ -10,6 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from devtools.processes import free_port
+from models.names import Queue, TaskName
 from tests.e2e.conftest import MEMBER, Headers, take, wait_for_action
 from tests.support.factories import World, submit
 from tests.support.harness import Harness, wait_until
@@ -77,3 +78,47 @@ def test_flower_lists_the_approve_task_of_a_reviewers_decision(
     assert action_id in str(task["args"])
     for personal in ("Quaresma", "250.00", "confirmed"):
         assert personal not in str(task["args"]) + str(task.get("kwargs"))
+
+
+def test_flowers_broker_page_counts_the_messages_waiting_in_each_work_queue(
+    harness: Harness,
+) -> None:
+    """An operator reads a backlog off Flower: on Redis from the queue itself, on RabbitMQ
+    from the node's management API (BROKER_MANAGEMENT_URL), which Flower would otherwise
+    look for on port 15672 of the broker's host and, not finding it, list nothing."""
+    waiting = 3
+    sender = harness.sender("flower-backlog")
+    try:
+        # As a worker would on starting (RabbitMQ lists only the queues that exist); then
+        # nobody consumes, so the messages wait.
+        with sender.connection_for_write() as connection:
+            for queue in sender.conf.task_queues:
+                queue.bind(connection.default_channel).declare()
+        for n in range(waiting):
+            sender.send_task(TaskName.SWEEP, args=[n], queue=Queue.MAINTENANCE.value)
+    finally:
+        sender.close()
+    port = free_port()
+    flower = harness.start(
+        "flower",
+        [sys.executable, "-m", "worker.cli", "flower"],
+        {"FLOWER_PORT": str(port), "FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}"},
+    )
+
+    def depths() -> dict[str, int | None] | None:
+        if flower.popen.poll() is not None:
+            raise AssertionError(f"Flower exited:\n{flower.log()[-3000:]}")
+        found = flower_json(port, "/api/queues/length")
+        if found is None:
+            return None
+        # RabbitMQ's management API counts on its statistics interval (5 s): a queue it has
+        # not counted yet comes without "messages".
+        counted = {queue["name"]: queue.get("messages") for queue in found["active_queues"]}
+        everyone = set(Queue) <= set(counted) and None not in counted.values()
+        return counted if everyone and counted[Queue.MAINTENANCE.value] == waiting else None
+
+    counted = wait_until(depths, timeout=60, what="Flower to count the waiting messages")
+    assert all(counted[queue] == 0 for queue in Queue if queue is not Queue.MAINTENANCE)
+    page = flower_get(port, "/broker")
+    assert page is not None and page.status_code == 200
+    assert all(f"<td>{queue.value}</td>" in page.text for queue in Queue), page.text[-2000:]

@@ -37,6 +37,9 @@ class BrokerServer(Protocol):
     def own(self) -> Any:
         """A context manager yielding the URL of a broker this test alone uses."""
 
+    def settings(self) -> dict[str, str]:
+        """Further settings that point the service at this broker's parts."""
+
 
 @dataclass
 class RedisServer:
@@ -50,6 +53,9 @@ class RedisServer:
             yield held.url
         finally:
             held.release()
+
+    def settings(self) -> dict[str, str]:
+        return {}
 
 
 @dataclass
@@ -65,6 +71,10 @@ class RabbitMQServer:
             yield url
         finally:
             self.node.delete_vhost(vhost)
+
+    def settings(self) -> dict[str, str]:
+        # Flower's Broker page: the node's management API is on a port of its own.
+        return {"BROKER_MANAGEMENT_URL": f"{self.node.management_url}/"}
 
 
 def admin_conninfo(database_url: str) -> str:
@@ -126,6 +136,7 @@ class Harness:
                     database_name=name,
                     admin_url=admin_url,
                     workdir=Path(tempfile.mkdtemp(prefix="plan-test-")),
+                    extra_env=broker.settings(),
                 )
                 try:
                     yield harness

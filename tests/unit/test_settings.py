@@ -104,6 +104,14 @@ def test_rabbitmq_urls_are_brokers_too() -> None:
     assert not settings(broker_url="redis://127.0.0.1:6379/0").broker_is_rabbitmq
 
 
+def test_the_broker_management_url_is_an_http_base_flower_can_join_onto() -> None:
+    assert settings().broker_management_url is None
+    joined = settings(broker_management_url="http://127.0.0.1:15672/api").broker_management_url
+    assert joined is not None and joined.get_secret_value() == "http://127.0.0.1:15672/api/"
+    with pytest.raises(ValidationError, match="BROKER_MANAGEMENT_URL"):
+        settings(broker_management_url="amqp://127.0.0.1:15672/api/")
+
+
 def test_the_env_file_is_read_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
