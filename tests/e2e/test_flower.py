@@ -15,6 +15,7 @@ from tests.e2e.conftest import MEMBER, Headers, take, wait_for_action
 from tests.support.factories import World, submit
 from tests.support.harness import Harness, wait_until
 from tests.support.service import advance, owed_step
+from worker.celery_app import declare_work_queues
 
 FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-test-secret"
 
@@ -89,11 +90,9 @@ def test_flowers_broker_page_counts_the_messages_waiting_in_each_work_queue(
     waiting = 3
     sender = harness.sender("flower-backlog")
     try:
-        # As a worker would on starting (RabbitMQ lists only the queues that exist); then
+        # As a worker does on starting (RabbitMQ lists only the queues that exist); then
         # nobody consumes, so the messages wait.
-        with sender.connection_for_write() as connection:
-            for queue in sender.conf.task_queues:
-                queue.bind(connection.default_channel).declare()
+        declare_work_queues(sender, harness.broker_settings())
         for n in range(waiting):
             sender.send_task(TaskName.SWEEP, args=[n], queue=Queue.MAINTENANCE.value)
     finally:

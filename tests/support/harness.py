@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from celery import Celery
@@ -27,6 +27,9 @@ from devtools.brokers import BrokerKind, hold_redis_index
 from devtools.processes import ROOT, Process, Processes, celery_worker_argv, wait_until
 from devtools.rabbitmq import PrivateRabbitMQ
 from models.names import Queue
+
+if TYPE_CHECKING:
+    from config import Settings
 
 __all__ = ["ROOT", "BrokerServer", "Harness", "Process", "wait_until"]
 
@@ -74,7 +77,7 @@ class RabbitMQServer:
 
     def settings(self) -> dict[str, str]:
         # Flower's Broker page: the node's management API is on a port of its own.
-        return {"BROKER_MANAGEMENT_URL": f"{self.node.management_url}/"}
+        return {"BROKER_MANAGEMENT_URL": self.node.management_url}
 
 
 def admin_conninfo(database_url: str) -> str:
@@ -156,17 +159,21 @@ class Harness:
             **self.extra_env,
         }
 
+    def broker_settings(self, broker_url: str | None = None) -> Settings:
+        """The service's settings for this test's broker (or ``broker_url``)."""
+        from config import Settings
+
+        return Settings.model_validate(
+            {"broker_url": broker_url or self.broker_url, "database_ssl": False}
+        )
+
     def sender(self, name: str = "test-sender", broker_url: str | None = None) -> Celery:
         """A Celery app that publishes as the service does (on RabbitMQ: the same quorum
         queues and exchanges; a plain app would declare classic queues of the same names)."""
-        from config import Settings
         from worker.celery_app import configure
 
-        settings = Settings.model_validate(
-            {"broker_url": broker_url or self.broker_url, "database_ssl": False}
-        )
         app = Celery(name, set_as_current=False)
-        configure(app, settings)
+        configure(app, self.broker_settings(broker_url))
         return app
 
     # ----------------------------------------------------------------- processes
